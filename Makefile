@@ -1,0 +1,41 @@
+# `make demo` and `make test` do all set-up on a fresh machine: a virtual environment in
+# .venv, torch's CPU pin first (a plain `torch` would pull a multi-GB CUDA build), then the
+# package with its `smartray` console script.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_PIN := torch==2.13.0
+LAKE ?= ./lake
+# glibc hands big freed buffers back to the kernel and faults them in again for the next
+# image; these keep them (decode ~2x faster, PERFORMANCE.md). Ray workers inherit them.
+export MALLOC_MMAP_THRESHOLD_ ?= 100000000
+export MALLOC_TRIM_THRESHOLD_ ?= 1000000000
+export MALLOC_TOP_PAD_ ?= 100000000
+
+.PHONY: install demo test test-unit lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH_PIN)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/smartray demo --lake $(LAKE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration"
+
+lint: $(STAMP)
+	$(BIN)/ruff check smartray jobs tests bench
+	$(BIN)/ruff format --check smartray jobs tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) $(LAKE) demo-data .pytest_cache

@@ -1,0 +1,48 @@
+"""Start or join Ray for a job's driver."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+log = logging.getLogger(__name__)
+
+# Environment that Ray workers need the same as the driver (PERFORMANCE.md: the allocator
+# settings double decode speed; OpenCV's pixel limit must be set before cv2 loads).
+FORWARDED_ENV = (
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "OPENCV_IO_MAX_IMAGE_PIXELS",
+    "SMARTRAY_LOG_LEVEL",
+)
+
+
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The driver's forwarded settings plus `extra`, for `runtime_env.env_vars`."""
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    env.update(extra or {})
+    return env
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Connects this process to Ray; returns True if it started Ray (and should stop it).
+
+    An already initialized Ray (a notebook, a test session) is used as it is. With an
+    `address` or env `RAY_ADDRESS` (set for jobs submitted to a cluster) it joins that
+    cluster; otherwise it starts a private local instance. A bare `ray.init()` could
+    attach to someone else's cluster, so it is never used.
+    """
+    if ray.is_initialized():
+        return False
+    target = address or os.environ.get("RAY_ADDRESS")
+    env = {"env_vars": worker_env()}
+    if target:
+        log.info("joining Ray at %s", target)
+        ray.init(address=target, runtime_env=env, log_to_driver=True)
+    else:
+        log.info("starting a local Ray")
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=env)
+    return True

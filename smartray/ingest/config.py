@@ -1,0 +1,25 @@
+"""Settings of an ingest run (the library's; `jobs/ingest.py` parses them from flags)."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from smartray.sanitize.config import SanitizeConfig
+
+
+class IngestConfig(BaseModel):
+    """What to ingest, where to, and how.
+
+    Attributes:
+        sources: Local folders or files.
+        lake: Lake root (local path or s3://); None means env `SMARTRAY_LAKE` or ./lake.
+        sanitize: Limits and sanitize settings.
+        rows_per_block: Inputs per Ray task; each task writes one Parquet part.
+        num_blocks: Fixed number of Ray tasks instead (None: from rows_per_block).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sources: tuple[str, ...] = Field(min_length=1)
+    lake: str | None = None
+    sanitize: SanitizeConfig = SanitizeConfig()
+    rows_per_block: int = Field(256, ge=1)
+    num_blocks: int | None = Field(None, ge=1)

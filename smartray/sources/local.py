@@ -1,0 +1,105 @@
+"""Local folders: recursive listing that refuses symlinks leaving the root, and reads."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+
+from smartray.errors import SourceError
+from smartray.sources.base import Listing, SourceEntry
+from smartray.types import Reason, RejectedInput
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def list_local(sources: Iterable[str]) -> Listing:
+    """Lists every regular file under the given folders (recursively) or files.
+
+    Hidden files and folders (names starting with ".") are not inputs. A symlink is
+    followed only while its target stays inside the source root; otherwise it is listed
+    as an `outside_root` rejection, as is a link to a directory outside. A dangling link
+    or a file that cannot be stat'ed is `unreadable`.
+
+    Raises:
+        SourceError: a source path does not exist.
+    """
+    listing = Listing()
+    for source in sources:
+        path = os.path.abspath(os.path.expanduser(source))
+        if not os.path.lexists(path):
+            raise SourceError(f"source {source!r} does not exist")
+        if os.path.isdir(path):
+            root = os.path.realpath(path)
+            _walk(path, root, listing, visited={root})
+        else:
+            _add_file(path, os.path.realpath(os.path.dirname(path)), listing)
+    listing.entries.sort(key=lambda e: e.uri)
+    listing.rejections.sort(key=lambda r: r.uri)
+    return listing
+
+
+def _walk(folder: str, root: str, listing: Listing, visited: set[str]) -> None:
+    try:
+        children = sorted(os.scandir(folder), key=lambda d: d.name)
+    except OSError as e:
+        listing.reject(folder, Reason.UNREADABLE, f"folder cannot be listed: {e.strerror or e}")
+        return
+    for child in children:
+        if child.name.startswith("."):
+            continue
+        path = os.path.join(folder, child.name)
+        if child.is_symlink():
+            target = os.path.realpath(path)
+            if not _inside(target, root):
+                listing.reject(path, Reason.OUTSIDE_ROOT, f"symlink leaves the source root {root!r}")
+                continue
+            if os.path.isdir(target):
+                if target not in visited:
+                    visited.add(target)
+                    _walk(path, root, listing, visited)
+                continue
+            _add_file(path, root, listing)
+        elif child.is_dir(follow_symlinks=False):
+            real = os.path.realpath(path)
+            if real not in visited:
+                visited.add(real)
+                _walk(path, root, listing, visited)
+        else:
+            _add_file(path, root, listing)
+
+
+def _add_file(path: str, root: str, listing: Listing) -> None:
+    if os.path.islink(path) and not _inside(os.path.realpath(path), root):
+        listing.reject(path, Reason.OUTSIDE_ROOT, f"symlink leaves the source root {root!r}")
+        return
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        listing.reject(path, Reason.UNREADABLE, f"stat failed: {e.strerror or e}")
+        return
+    if not stat.S_ISREG(st.st_mode):
+        listing.reject(path, Reason.UNSUPPORTED_FORMAT, "not a regular file")
+        return
+    listing.entries.append(SourceEntry(uri=path, size=st.st_size, mtime_ns=st.st_mtime_ns, root=root))
+
+
+class LocalReader:
+    """Reads local files named by their absolute path, re-checking the root first."""
+
+    def read(self, entry: SourceEntry) -> bytes:
+        """The file's bytes.
+
+        Raises:
+            RejectedInput: `outside_root` if the path now resolves outside its root,
+                `unreadable` if the read fails.
+        """
+        if entry.root and not _inside(os.path.realpath(entry.uri), entry.root):
+            raise RejectedInput(Reason.OUTSIDE_ROOT, f"resolves outside the source root {entry.root!r}")
+        try:
+            with open(entry.uri, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise RejectedInput(Reason.UNREADABLE, f"read failed: {e.strerror or e}") from None

@@ -1,0 +1,27 @@
+"""The lake: table declarations, exactly-once commits, and the `Lake` reader."""
+
+from smartray.tables.catalog import ALL_TABLES, ASSET_SOURCES, ASSETS, QUARANTINE, RUNS, spec_for
+from smartray.tables.commit import CommitResult, commit_parts, commit_rows, ensure_table
+from smartray.tables.lake import Lake, TableInfo
+from smartray.tables.parts import PartFile, write_part
+from smartray.tables.spec import TableSpec
+from smartray.tables.storage import LakeLocation
+
+__all__ = [
+    "ALL_TABLES",
+    "ASSETS",
+    "ASSET_SOURCES",
+    "QUARANTINE",
+    "RUNS",
+    "CommitResult",
+    "Lake",
+    "LakeLocation",
+    "PartFile",
+    "TableInfo",
+    "TableSpec",
+    "commit_parts",
+    "commit_rows",
+    "ensure_table",
+    "spec_for",
+    "write_part",
+]

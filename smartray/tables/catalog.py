@@ -1,0 +1,114 @@
+"""The lake's tables, each declared once. Later work adds its own tables here."""
+
+import pyarrow as pa
+
+from smartray.tables.spec import TableSpec
+
+_UTC = pa.timestamp("us", tz="UTC")
+
+
+def _f(name: str, type_: pa.DataType, nullable: bool = False) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable)
+
+
+ASSETS = TableSpec(
+    name="assets",
+    description="sanitized images: re-encoded bytes, thumbnail, intrinsic metrics and hashes",
+    key=("asset_id",),
+    heavy_columns=("data", "thumbnail"),
+    schema=pa.schema(
+        [
+            _f("asset_id", pa.string()),  # lowercase hex sha256 of the source bytes
+            _f("media_type", pa.string()),  # "image"
+            _f("format", pa.string()),  # stored encoding: "jpeg" or "png"
+            _f("source_format", pa.string()),  # what the source was: jpeg, png, gif, ...
+            _f("width", pa.int32()),
+            _f("height", pa.int32()),
+            _f("channels", pa.int8()),  # 1 gray, 3 colour, 4 colour with alpha
+            _f("aspect", pa.float32()),  # width / height
+            _f("source_bytes", pa.int64()),
+            _f("stored_bytes", pa.int64()),
+            _f("orientation", pa.int8()),  # EXIF orientation that was applied (1 = none)
+            _f("captured_at", pa.timestamp("us"), nullable=True),  # EXIF DateTimeOriginal
+            _f("blur", pa.float32()),  # variance of the Laplacian; low = blurry
+            _f("brightness", pa.float32()),  # mean gray level, 0..1
+            _f("contrast", pa.float32()),  # std of gray levels, 0..1
+            _f("is_grayscale", pa.bool_()),
+            _f("phash", pa.int64()),  # 64-bit DCT perceptual hash (bit pattern)
+            _f("dhash", pa.int64()),  # 64-bit difference hash (bit pattern)
+            _f("blurred_regions", pa.int32()),  # faces and plates blurred
+            _f("data", pa.large_binary()),  # the sanitized, re-encoded image
+            _f("thumbnail", pa.binary()),  # JPEG, longest side 128 px
+            _f("run_id", pa.string()),
+            _f("ingested_at", _UTC),
+        ]
+    ),
+)
+
+ASSET_SOURCES = TableSpec(
+    name="asset_sources",
+    description="every (asset, source URI) pair: the same bytes at two paths are two rows",
+    key=("asset_id", "source_uri"),
+    schema=pa.schema(
+        [
+            _f("asset_id", pa.string()),
+            _f("source_uri", pa.string()),
+            _f("size", pa.int64()),
+            _f("mtime", _UTC, nullable=True),
+            _f("etag", pa.string(), nullable=True),
+            _f("run_id", pa.string()),
+            _f("recorded_at", _UTC),
+        ]
+    ),
+)
+
+QUARANTINE = TableSpec(
+    name="quarantine",
+    description="every input that was not ingested, with a reason code",
+    key=("quarantine_id",),
+    schema=pa.schema(
+        [
+            # sha256 of source URI, reason and content fingerprint: an unchanged bad file
+            # quarantined again by a re-run is the same row.
+            _f("quarantine_id", pa.string()),
+            _f("source_uri", pa.string()),
+            _f("reason", pa.string()),
+            _f("detail", pa.string()),
+            _f("size", pa.int64(), nullable=True),
+            _f("mtime", _UTC, nullable=True),
+            _f("source_sha256", pa.string(), nullable=True),
+            _f("run_id", pa.string()),
+            _f("quarantined_at", _UTC),
+        ]
+    ),
+)
+
+RUNS = TableSpec(
+    name="runs",
+    description="one row per job run: config, table versions read and written, counts",
+    key=("run_id",),
+    schema=pa.schema(
+        [
+            _f("run_id", pa.string()),
+            _f("job", pa.string()),
+            _f("status", pa.string()),
+            _f("started_at", _UTC),
+            _f("finished_at", _UTC),
+            _f("config", pa.string()),  # JSON, without secrets
+            _f("input_versions", pa.string()),  # JSON {table: version or null}
+            _f("output_versions", pa.string()),  # JSON {table: version}
+            _f("counts", pa.string()),  # JSON {name: count}
+            _f("smartray_version", pa.string()),
+        ]
+    ),
+)
+
+ALL_TABLES: dict[str, TableSpec] = {s.name: s for s in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS)}
+
+
+def spec_for(name: str) -> TableSpec:
+    """The declared spec for table `name`, or a `KeyError` listing the known tables."""
+    try:
+        return ALL_TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known tables: {sorted(ALL_TABLES)}") from None

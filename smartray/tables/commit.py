@@ -1,0 +1,258 @@
+"""Exactly-once commits to lake tables (DESIGN.md, "Writing exactly once").
+
+Each commit:
+1. loads the table and returns at once if its app transaction `(app_id, version)` is
+   already recorded (a retried driver commits nothing twice);
+2. anti-joins the new rows against the key column(s) only, never the image bytes;
+3. commits once on that same table object with the app transaction and run metadata and
+   no automatic rebase; a `CommitFailedError` (someone else committed first) reloads and
+   plans again, with backoff, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction
+
+from smartray.errors import CommitError
+from smartray.tables.parts import PartFile, delta_stats
+from smartray.tables.spec import TableSpec, check_stored_schema
+from smartray.tables.storage import LakeLocation
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+_BACKOFF_S = 0.2
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What one commit did.
+
+    Attributes:
+        table: Table name.
+        version: The table's version after the commit (or as found, if nothing was new).
+        rows_written: Rows added by this commit.
+        rows_skipped: Rows whose key was already in the table or repeated in the input.
+        already_committed: The app transaction was found: an earlier try committed it.
+    """
+
+    table: str
+    version: int
+    rows_written: int
+    rows_skipped: int
+    already_committed: bool = False
+
+
+def open_table(location: LakeLocation, spec: TableSpec, version: int | None = None) -> DeltaTable:
+    """Loads a table and checks its stored schema against the spec.
+
+    Raises:
+        deltalake.exceptions.TableNotFoundError: the table does not exist.
+        SchemaMismatchError: the stored schema differs from the spec.
+    """
+    uri = location.table_uri(spec.name)
+    dt = DeltaTable(uri, version=version, storage_options=location.storage_options or None)
+    check_stored_schema(spec, dt.schema().to_arrow(), uri)  # type: ignore[arg-type]
+    return dt
+
+
+def ensure_table(location: LakeLocation, spec: TableSpec) -> DeltaTable:
+    """Opens the table, creating it empty (version 0) if it does not exist yet."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return open_table(location, spec)
+        except TableNotFoundError:
+            pass
+        try:
+            return DeltaTable.create(
+                location.table_uri(spec.name),
+                schema=spec.schema,
+                partition_by=list(spec.partition_by) or None,
+                mode="ignore",
+                name=spec.name,
+                description=spec.description,
+                storage_options=location.storage_options or None,
+            )
+        except CommitFailedError:  # another job created it at the same moment
+            _sleep(attempt)
+    raise CommitError(f"table {spec.name!r} at {location.root!r}: could not be created")
+
+
+def existing_keys(dt: DeltaTable, spec: TableSpec) -> pa.Array:
+    """The key strings of every row of `dt`, reading only the key column(s)."""
+    keys = dt.to_pyarrow_dataset().to_table(columns=list(spec.key))
+    return spec.key_strings(keys)
+
+
+def commit_rows(
+    location: LakeLocation,
+    spec: TableSpec,
+    rows: pa.Table,
+    *,
+    app_id: str,
+    metadata: dict[str, Any] | None = None,
+    txn_version: int = 1,
+) -> CommitResult:
+    """Appends the rows whose key is not in the table yet, exactly once.
+
+    Args:
+        location: The lake.
+        spec: The table; rows are cast to its schema first.
+        rows: New rows (small tables: sources, quarantine, runs).
+        app_id: Identifies this write (the run id); a second call with the same app id and
+            version commits nothing.
+        metadata: Run metadata for the commit info.
+        txn_version: Version of the app transaction.
+    """
+    cast = spec.cast(rows)
+    n_in = cast.num_rows
+    data = _dedupe(spec, cast)
+
+    def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
+        new = data
+        if data.num_rows and dt.version() > 0:
+            have = existing_keys(dt, spec)
+            new = data.filter(pc.invert(pc.is_in(spec.key_strings(data), value_set=have)))
+        if new.num_rows:
+            write_deltalake(dt, new, mode="append", commit_properties=props)
+        return new.num_rows, n_in - new.num_rows
+
+    return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
+
+
+def commit_parts(
+    location: LakeLocation,
+    spec: TableSpec,
+    parts: Sequence[PartFile],
+    *,
+    app_id: str,
+    metadata: dict[str, Any] | None = None,
+    txn_version: int = 1,
+) -> CommitResult:
+    """Commits Parquet parts already written into the table folder, exactly once.
+
+    Rows whose key is already in the table, or in an earlier part of this commit, are
+    dropped: a part with such rows is rewritten without them, a part with only such rows
+    is deleted. Only the key column of each part is read to decide this.
+    """
+    fs, root = location.filesystem()
+    base = f"{root}/{spec.name}"
+    total = sum(p.num_records for p in parts)
+    # A part rewritten in one attempt is read in its new form by the next attempt.
+    current: dict[str, PartFile | None] = {p.path: p for p in parts}
+
+    def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
+        have = existing_keys(dt, spec) if dt.version() > 0 else pa.array([], pa.string())
+        seen: set[str] = set(have.to_pylist())
+        actions: list[AddAction] = []
+        written = 0
+        for name in sorted(current):
+            part = current[name]
+            if part is None:
+                continue
+            keys = spec.key_strings(
+                pq.read_table(f"{base}/{part.path}", columns=list(spec.key), filesystem=fs)
+            ).to_pylist()
+            mask = [k not in seen for k in keys]
+            seen.update(keys)
+            kept = sum(mask)
+            if kept == 0:
+                fs.delete_file(f"{base}/{part.path}")
+                current[name] = None
+                continue
+            if kept < len(mask):
+                part = current[name] = _rewrite_part(fs, base, part, pa.array(mask))
+            written += part.num_records
+            actions.append(
+                AddAction(
+                    path=part.path,
+                    size=part.size,
+                    partition_values={},
+                    modification_time=int(time.time() * 1000),
+                    data_change=True,
+                    stats=part.stats,
+                )
+            )
+        if actions:
+            dt.create_write_transaction(
+                actions, mode="append", schema=spec.schema, commit_properties=props
+            )
+        return written, total - written
+
+    return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
+
+
+def _commit_loop(
+    location: LakeLocation,
+    spec: TableSpec,
+    app_id: str,
+    txn_version: int,
+    metadata: dict[str, Any] | None,
+    plan_and_commit: Callable[[DeltaTable, CommitProperties], tuple[int, int]],
+) -> CommitResult:
+    props = CommitProperties(
+        custom_metadata={"smartray.app_id": app_id, **(metadata or {})},
+        app_transactions=[Transaction(app_id=app_id, version=txn_version)],
+        max_commit_retries=0,  # no silent rebase: a conflict comes back here to re-plan
+    )
+    for attempt in range(MAX_ATTEMPTS):
+        dt = ensure_table(location, spec)
+        done = dt.transaction_version(app_id)
+        if done is not None and done >= txn_version:
+            log.info("table %s: app transaction %s already committed", spec.name, app_id)
+            return CommitResult(spec.name, dt.version(), 0, 0, already_committed=True)
+        before = dt.version()
+        try:
+            written, skipped = plan_and_commit(dt, props)
+        except CommitFailedError as e:
+            log.warning("table %s: commit conflict (%s), attempt %d", spec.name, e, attempt + 1)
+            _sleep(attempt)
+            continue
+        dt.update_incremental()
+        if written:
+            log.info("table %s: version %d -> %d, %d row(s)", spec.name, before, dt.version(), written)
+        return CommitResult(spec.name, dt.version(), written, skipped)
+    raise CommitError(
+        f"table {spec.name!r}: commit of {app_id!r} still conflicted after {MAX_ATTEMPTS} "
+        "attempts; nothing was committed, re-run the job"
+    )
+
+
+def _dedupe(spec: TableSpec, table: pa.Table) -> pa.Table:
+    """Keeps the first row of each key."""
+    if table.num_rows < 2:
+        return table
+    keys = spec.key_strings(table).to_pylist()
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    if len(first) == len(keys):
+        return table
+    return table.take(pa.array(sorted(first.values()), pa.int64()))
+
+
+def _rewrite_part(fs: Any, base: str, part: PartFile, mask: pa.Array) -> PartFile:
+    """Writes `part` again without the rows where `mask` is false; deletes the original."""
+    table = pq.read_table(f"{base}/{part.path}", filesystem=fs).filter(mask)
+    rel = part.path.removesuffix(".parquet") + "-k.parquet"
+    with fs.open_output_stream(f"{base}/{rel}") as out:
+        pq.write_table(table, out, compression="zstd", row_group_size=256)
+    fs.delete_file(f"{base}/{part.path}")
+    size = fs.get_file_info(f"{base}/{rel}").size
+    return PartFile(path=rel, size=int(size), num_records=table.num_rows, stats=delta_stats(table))
+
+
+def _sleep(attempt: int) -> None:
+    time.sleep(_BACKOFF_S * (2**attempt) * (0.5 + random.random()))

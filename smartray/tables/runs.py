@@ -1,0 +1,74 @@
+"""The `runs` table: one row per job run, so a round is reproducible from table versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from smartray.tables.catalog import RUNS
+from smartray.tables.commit import CommitResult, commit_rows
+from smartray.tables.storage import LakeLocation
+
+
+def new_run_id(job: str) -> str:
+    """A sortable, unique run id: `<job>-<UTC time>-<random>`."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{job}-{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Run:
+    """A job run being recorded.
+
+    Attributes:
+        job: Job name (`ingest`, ...).
+        config: The run's settings, without secrets.
+        run_id: Unique id; names part files and app transactions.
+        started_at: When the run started (UTC).
+        input_versions: Table versions the run read.
+        output_versions: Table versions its commits produced.
+        counts: Named counts for the summary.
+    """
+
+    job: str
+    config: dict[str, Any]
+    run_id: str = ""
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    input_versions: dict[str, int | None] = field(default_factory=dict)
+    output_versions: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.run_id = self.run_id or new_run_id(self.job)
+
+    def commit_metadata(self) -> dict[str, str]:
+        """Custom metadata for each Delta commit the run makes."""
+        return {"smartray.run_id": self.run_id, "smartray.job": self.job}
+
+    def output(self, result: CommitResult) -> CommitResult:
+        """Notes a commit's resulting version; returns it unchanged."""
+        self.output_versions[result.table] = result.version
+        return result
+
+    def record(self, location: LakeLocation, status: str = "succeeded") -> CommitResult:
+        """Writes the run's row to `runs` (exactly once per run id)."""
+        from smartray import __version__
+
+        row = {
+            "run_id": self.run_id,
+            "job": self.job,
+            "status": status,
+            "started_at": self.started_at,
+            "finished_at": dt.datetime.now(dt.UTC),
+            "config": json.dumps(self.config, sort_keys=True, default=str),
+            "input_versions": json.dumps(self.input_versions, sort_keys=True),
+            "output_versions": json.dumps(self.output_versions, sort_keys=True),
+            "counts": json.dumps(self.counts, sort_keys=True),
+            "smartray_version": __version__,
+        }
+        return self.output(
+            commit_rows(location, RUNS, [row], app_id=self.run_id, metadata=self.commit_metadata())
+        )

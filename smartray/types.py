@@ -1,0 +1,42 @@
+"""Types shared by the stages."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+# A Ray Data batch in numpy format: column name to a 1-d array of equal length.
+Batch = dict[str, npt.NDArray[Any]]
+# An 8-bit image: H x W (gray), H x W x 3 (BGR) or H x W x 4 (BGRA).
+Image = npt.NDArray[np.uint8]
+
+from enum import StrEnum  # noqa: E402
+
+
+class Reason(StrEnum):
+    """Why an input was not ingested: the `reason` column of the `quarantine` table."""
+
+    EMPTY = "empty"  # zero bytes
+    TRUNCATED = "truncated"  # the file ends before its format's end marker
+    CORRUPT = "corrupt"  # claims an image format but does not decode
+    UNSUPPORTED_FORMAT = "unsupported_format"  # not an image format smartray reads
+    TOO_MANY_PIXELS = "too_many_pixels"  # header declares more pixels than allowed
+    TOO_LARGE = "too_large"  # more bytes than allowed; never read
+    UNREADABLE = "unreadable"  # listing or reading the file failed
+    OUTSIDE_ROOT = "outside_root"  # a symlink that leaves the source root
+    WORKER_CRASH = "worker_crash"  # its worker died every time it was tried
+
+
+class RejectedInput(Exception):  # noqa: N818 -- data, not an error: becomes a quarantine row
+    """Raised inside an operator to turn one input into a quarantine row.
+
+    Caught in the same process by the batch function; never crosses a Ray boundary.
+    """
+
+    def __init__(self, reason: Reason, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type, tuple[Reason, str]]:
+        return (type(self), (self.reason, self.detail))
