@@ -38,7 +38,10 @@ def decode(data: bytes, info: Probe) -> Image:
         img = None  # palette PNGs with transparency: Pillow keeps the alpha OpenCV drops
     if img is None:
         img = _decode_with_pillow(data, info)
-    return to_8bit(img)
+    img = to_8bit(img)
+    if img.ndim == 3 and img.shape[2] == 4 and int(img[:, :, 3].min()) == 255:
+        img = np.ascontiguousarray(img[:, :, :3])  # an alpha channel that hides nothing
+    return img
 
 
 def _decode_with_pillow(data: bytes, info: Probe) -> Image:

@@ -82,6 +82,8 @@ def write_part(location: LakeLocation, spec: TableSpec, data: pa.Table, *, prefi
     path = f"{root}/{spec.name}/{rel}"
     no_compress = set(spec.heavy_columns)
     compression = {n: ("none" if n in no_compress else "zstd") for n in table.column_names}
+    if location.is_local:
+        fs.create_dir(f"{root}/{spec.name}", recursive=True)
     with fs.open_output_stream(path) as out:
         pq.write_table(
             table,

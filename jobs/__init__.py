@@ -1,0 +1,1 @@
+"""One thin module per job: `python -m jobs.<name>` = `smartray <name>`."""

@@ -1,0 +1,56 @@
+"""Ingest images into the `assets` table: `smartray ingest SOURCE... [--lake URI]`."""
+
+import gc
+
+from pydantic import Field
+from pydantic_settings import CliPositionalArg
+
+from smartray.ingest import IngestConfig, ingest
+from smartray.jobrun import JobSettings, run_job
+from smartray.sanitize import SanitizeConfig
+from smartray.sanitize.config import DEFAULT_MAX_BYTES
+from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
+
+
+class IngestJob(JobSettings):
+    """Ingest folders of images into the lake, exactly once."""
+
+    sources: CliPositionalArg[list[str]] = Field(description="folders or files to ingest")
+    lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0, description="refuse larger files unread")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description="refuse larger images undecoded")
+    blur: bool = Field(True, description="blur faces and licence plates (--no-blur turns it off)")
+    detectors: list[str] = Field(["face", "plate"], description="face, plate or module:Class")
+    rows_per_block: int = Field(256, ge=1, description="inputs per Ray task")
+    ray_address: str | None = Field(None, description="Ray cluster to join (default: local)")
+
+
+def run(cfg: IngestJob) -> str:
+    """Runs the ingest and returns its summary line."""
+    summary = ingest(
+        IngestConfig(
+            sources=tuple(cfg.sources),
+            lake=cfg.lake,
+            rows_per_block=cfg.rows_per_block,
+            sanitize=SanitizeConfig(
+                max_bytes=cfg.max_bytes,
+                max_pixels=cfg.max_pixels,
+                blur=cfg.blur,
+                detectors=tuple(cfg.detectors),
+            ),
+        ),
+        ray_address=cfg.ray_address,
+    )
+    line = summary.line()
+    print(line, flush=True)
+    return line
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`smartray ingest` and `python -m jobs.ingest`."""
+    run_job(IngestJob, argv, "smartray ingest", run)
+
+
+if __name__ == "__main__":
+    main()
+    gc.collect()  # deltalake can abort at exit after reading a table (upstream bug)

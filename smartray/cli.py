@@ -1,0 +1,46 @@
+"""`smartray <job> [flags]`: runs `jobs.<job>.main` with the same flags.
+
+The same job runs three ways with the same arguments: this CLI, `python -m jobs.<job>`
+(for `ray job submit`), and a KubeRay RayJob whose entrypoint is that module.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import pkgutil
+import sys
+
+import jobs
+
+USAGE = "usage: smartray <job> [flags]   (smartray <job> --help for a job's flags)"
+
+
+def job_names() -> list[str]:
+    """The jobs there are, as CLI names (kebab-case)."""
+    return sorted(
+        m.name.replace("_", "-")
+        for m in pkgutil.iter_modules(jobs.__path__)
+        if not m.name.startswith("_")
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Dispatches to the job module and exits with its code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    names = job_names()
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE + "\n\njobs: " + ", ".join(names))
+        raise SystemExit(0 if args else 2)
+    name, rest = args[0], args[1:]
+    if name not in names:
+        print(f"smartray: unknown job {name!r}; jobs: {', '.join(names)}", file=sys.stderr)
+        raise SystemExit(2)
+    module = importlib.import_module(f"jobs.{name.replace('-', '_')}")
+    code = 0
+    try:
+        module.main(rest)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    gc.collect()  # deltalake can abort at exit after reading a table (upstream bug)
+    raise SystemExit(code)
