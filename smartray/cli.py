@@ -44,3 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     gc.collect()  # deltalake can abort at exit after reading a table (upstream bug)
     raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -99,7 +99,11 @@ class LocalReader:
         if entry.root and not _inside(os.path.realpath(entry.uri), entry.root):
             raise RejectedInput(Reason.OUTSIDE_ROOT, f"resolves outside the source root {entry.root!r}")
         try:
-            with open(entry.uri, "rb") as f:
-                return f.read()
+            return self.read_file(entry.uri)
         except OSError as e:
             raise RejectedInput(Reason.UNREADABLE, f"read failed: {e.strerror or e}") from None
+
+    def read_file(self, path: str) -> bytes:
+        """Reads a whole file; `OSError` becomes `unreadable`."""
+        with open(path, "rb") as f:
+            return f.read()

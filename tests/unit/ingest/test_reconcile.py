@@ -1,0 +1,41 @@
+import pyarrow as pa
+
+from smartray.ingest.ops import RESULT_SCHEMA
+from smartray.ingest.reconcile import quarantine_id, reconcile
+from smartray.sources.base import Listing, SourceEntry
+from smartray.types import Reason
+
+
+def result(uri, status, asset_id=None, reason=None, part=None):
+    return {
+        "uri": uri, "size": 10, "mtime_ns": 1, "etag": None, "root": "/r",
+        "asset_id": asset_id, "status": status, "reason": reason, "detail": reason and "why",
+        "part_path": part, "part_size": part and 100, "part_rows": part and 1,
+        "part_stats": part and '{"numRecords": 1}',
+    }  # fmt: skip
+
+
+def test_every_listed_input_ends_as_exactly_one_outcome():
+    listing = Listing(entries=[SourceEntry(f"/r/{n}", 10, 1, root="/r") for n in "abcde"])
+    listing.reject("/r/link", Reason.OUTSIDE_ROOT, "leaves the root")
+    results = pa.Table.from_pylist(
+        [
+            result("/r/a", "new", "id-a", part="p1"),
+            result("/r/b", "known", "id-a"),
+            result("/r/c", "rejected", "id-c", reason="corrupt"),
+            result("/r/d", "new", "id-d", part="p1"),
+            result("/r/d", "new", "id-d", part="p1"),  # a retried task reporting again
+        ],
+        schema=RESULT_SCHEMA,
+    )
+    rec = reconcile(listing, results, run_id="run")
+    assert [p.path for p in rec.parts] == ["p1"]
+    assert sorted(rec.sources.column("source_uri").to_pylist()) == ["/r/a", "/r/b", "/r/d"]
+    q = {r["source_uri"]: r["reason"] for r in rec.quarantine.to_pylist()}
+    assert q == {"/r/link": "outside_root", "/r/c": "corrupt", "/r/e": "worker_crash"}
+    assert rec.counts == {"listed": 6, "candidates": 2, "known": 1, "quarantined": 3, "worker_crash": 1}
+
+
+def test_quarantine_id_is_stable_and_content_sensitive():
+    assert quarantine_id("/a", "corrupt", "x") == quarantine_id("/a", "corrupt", "x")
+    assert quarantine_id("/a", "corrupt", "x") != quarantine_id("/a", "corrupt", "y")

@@ -1,0 +1,60 @@
+"""Process-level guarantees: Ray-free operators, and no memory blow-up on a pixel bomb."""
+
+import subprocess
+import sys
+import textwrap
+
+
+def run_py(code):
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_operators_leave_ray_unimported():
+    out = run_py(
+        """
+        import sys
+        import smartray.sanitize.ops, smartray.ingest.ops, smartray.sources, smartray.tables
+        print("ray" in sys.modules)
+        """
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_opencv_pixel_limit_is_set_before_cv2_loads():
+    out = run_py(
+        """
+        import os
+        from smartray.sanitize.cv import cv2
+        print(os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"])
+        """
+    )
+    assert out.stdout.strip() == "100000000"
+
+
+def test_pixel_bomb_is_refused_without_growing_past_512_mb():
+    out = run_py(
+        """
+        import resource
+        from smartray.sanitize import SanitizeConfig, sanitize_image
+        from smartray.testing.files import png_bomb_header
+        from smartray.types import RejectedInput
+        data = png_bomb_header(30000, 30000)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            sanitize_image(data, config=SanitizeConfig(), name="bomb.png")
+            print("ingested")
+        except RejectedInput as e:
+            print(e.reason)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(after // 1024, (after - before) // 1024)
+        """
+    )
+    assert out.returncode == 0, out.stderr
+    reason, sizes = out.stdout.strip().splitlines()
+    peak_mb, growth_mb = map(int, sizes.split())
+    assert reason == "too_many_pixels"
+    assert peak_mb < 512, f"peak RSS {peak_mb} MB"
+    assert growth_mb < 16

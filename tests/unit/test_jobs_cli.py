@@ -1,0 +1,83 @@
+"""Job settings, exit codes and the CLI dispatcher, without starting Ray."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from jobs.ingest import IngestJob
+from smartray import cli
+from smartray.jobrun import parse, run_job
+
+
+def test_flags_are_kebab_case_and_blur_can_be_turned_off():
+    cfg = parse(IngestJob, ["a", "b", "--lake", "/x", "--no-blur", "--max-pixels", "5"], "t")
+    assert (cfg.sources, cfg.lake, cfg.blur, cfg.max_pixels) == (["a", "b"], "/x", False, 5)
+
+
+def test_precedence_flags_then_env_then_config_file(tmp_path, monkeypatch):
+    conf = tmp_path / "job.yaml"
+    conf.write_text("lake: /from-file\nmax_pixels: 7\nrows_per_block: 3\n")
+    monkeypatch.setenv("SMARTRAY_MAX_PIXELS", "8")
+    cfg = parse(IngestJob, ["src", "--config", str(conf)], "t")
+    assert (cfg.lake, cfg.max_pixels, cfg.rows_per_block) == ("/from-file", 8, 3)
+    cfg = parse(IngestJob, ["src", "--config", str(conf), "--max-pixels", "9"], "t")
+    assert cfg.max_pixels == 9
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],  # no source
+        ["src", "--max-pixels", "0"],  # invalid value
+        ["src", "--bogus", "1"],  # unknown flag
+        ["src", "--config", "/no/such.yaml"],
+    ],
+)
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        parse(IngestJob, argv, "smartray ingest")
+    assert e.value.code == 2
+    assert "smartray ingest" in capsys.readouterr().err
+
+
+def test_missing_source_exits_2_and_writes_nothing(tmp_path, capsys):
+    from jobs import ingest
+
+    with pytest.raises(SystemExit) as e:
+        ingest.main([str(tmp_path / "nope"), "--lake", str(tmp_path / "lake")])
+    assert e.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "lake").exists()
+
+
+def test_unexpected_failure_exits_1(capsys):
+    def boom(cfg):
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(SystemExit) as e:
+        run_job(IngestJob, ["src"], "smartray ingest", boom)
+    assert e.value.code == 1
+
+
+def test_cli_lists_jobs_and_refuses_unknown_ones(capsys):
+    assert {"ingest", "tables", "query", "demo"} <= set(cli.job_names())
+    with pytest.raises(SystemExit) as e:
+        cli.main(["nope"])
+    assert e.value.code == 2
+    assert "unknown job 'nope'" in capsys.readouterr().err
+
+
+def test_tables_json_and_query_on_an_empty_lake(tmp_path):
+    # A subprocess through the installed console script, as a user runs it.
+    exe = [sys.executable, "-m", "smartray.cli"]
+    out = subprocess.run(
+        [*exe, "tables", "--lake", str(tmp_path), "--json"], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == {}
+    bad = subprocess.run(
+        [*exe, "query", "SELECT * FROM nothing", "--lake", str(tmp_path)], capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert "query failed" in bad.stderr
