@@ -1,0 +1,68 @@
+import os
+
+import pytest
+
+from smartray.sanitize.cv import cv2
+from smartray.testing import files
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole integration suite (2 CPUs, no dashboard)."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _integration(request, ray_session):
+    request.applymarker(pytest.mark.integration)
+
+
+# What each input of the corpus must become: an asset or a quarantine reason.
+GOOD = ("photo.jpg", "photo copy.jpg", "cmyk.jpg", "deep16.png", "gray.jpg", "rgba.png",
+        "anim.gif", "sub/naïve façade 写真.jpg", "gps.jpg", "astronaut.jpg")  # fmt: skip
+BAD = {
+    "empty.jpg": "empty",
+    "random.jpg": "corrupt",
+    "truncated.jpg": "truncated",
+    "truncated.png": "truncated",
+    "bomb.png": "too_many_pixels",
+    "escape.jpg": "outside_root",
+}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A folder with every kind of good and bad input the ingest must handle."""
+    from skimage import data
+
+    root = tmp_path / "corpus"
+    (root / "sub").mkdir(parents=True)
+    photo = files.jpeg(files.pattern(48, 64, seed=1))
+    astronaut = files.jpeg(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    contents = {
+        "photo.jpg": photo,
+        "photo copy.jpg": photo,
+        "cmyk.jpg": files.cmyk_jpeg(24, 24),
+        "deep16.png": files.png16(24, 24),
+        "gray.jpg": files.jpeg(files.pattern(24, 24, 1, seed=2)),
+        "rgba.png": files.rgba_png(24, 24),
+        "anim.gif": files.animated_gif(24, 24),
+        "sub/naïve façade 写真.jpg": files.jpeg(files.pattern(24, 32, seed=3)),
+        "gps.jpg": files.jpeg_with_exif(files.pattern(40, 30, seed=4), gps=(59.33, 18.07)),
+        "astronaut.jpg": astronaut,
+        "empty.jpg": b"",
+        "random.jpg": files.random_bytes(),
+        "truncated.jpg": files.truncated(files.jpeg(files.pattern(64, 64, seed=5))),
+        "truncated.png": files.truncated(files.png(files.pattern(64, 64, seed=6))),
+        "bomb.png": files.png_bomb_header(30000, 30000),
+    }
+    for name, body in contents.items():
+        (root / name).write_bytes(body)
+    secret = tmp_path / "outside.jpg"
+    secret.write_bytes(files.jpeg(files.pattern(8, 8, seed=7)))
+    os.symlink(secret, root / "escape.jpg")
+    return root
