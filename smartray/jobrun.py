@@ -28,7 +28,9 @@ from smartray.logging import setup_logging
 
 log = logging.getLogger(__name__)
 
-_CONFIG_FILE: contextvars.ContextVar[str | None] = contextvars.ContextVar("config_file", default=None)
+_CONFIG_FILE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "config_file", default=None
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -103,7 +105,9 @@ def parse(settings_cls: type[S], argv: list[str] | None, prog: str) -> S:
         _CONFIG_FILE.reset(token)
 
 
-def run_job(settings_cls: type[S], argv: list[str] | None, prog: str, body: Callable[[S], Any]) -> Any:
+def run_job(
+    settings_cls: type[S], argv: list[str] | None, prog: str, body: Callable[[S], Any]
+) -> Any:
     """Parses settings, runs `body`, and maps failures to exit codes.
 
     Returns what `body` returns; raises `SystemExit(2)` for usage and config errors and

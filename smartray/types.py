@@ -2,13 +2,13 @@
 
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
 # A Ray Data batch in numpy format: column name to a 1-d array of equal length.
 Batch = dict[str, npt.NDArray[Any]]
-# An 8-bit image: H x W (gray), H x W x 3 (BGR) or H x W x 4 (BGRA).
-Image = npt.NDArray[np.uint8]
+# An 8-bit image: H x W (gray), H x W x 3 (BGR) or H x W x 4 (BGRA), dtype uint8.
+# (Typed loosely: OpenCV's stubs return untyped-dtype arrays.)
+Image = npt.NDArray[Any]
 
 from enum import StrEnum  # noqa: E402
 
@@ -27,7 +27,7 @@ class Reason(StrEnum):
     WORKER_CRASH = "worker_crash"  # its worker died every time it was tried
 
 
-class RejectedInput(Exception):  # noqa: N818 -- data, not an error: becomes a quarantine row
+class RejectedInput(Exception):
     """Raised inside an operator to turn one input into a quarantine row.
 
     Caught in the same process by the batch function; never crosses a Ray boundary.

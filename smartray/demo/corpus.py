@@ -16,7 +16,16 @@ import numpy as np
 from smartray.sanitize.cv import cv2
 from smartray.testing import files
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "hubble_deep_field", "retina")
+PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "camera",
+    "coins",
+    "hubble_deep_field",
+    "retina",
+)
 
 # Broken files and the reason each should get.
 BROKEN = {
@@ -31,26 +40,23 @@ BROKEN = {
 
 def build_corpus(root: str | os.PathLike[str], *, digits: int = 40) -> Path:
     """Writes the demo corpus under `root` (idempotent: same bytes each time)."""
-    import skimage.data
     from sklearn.datasets import load_digits
 
     out = Path(root)
     for sub in ("photos", "digits", "broken"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     for name in PHOTOS:
-        img = getattr(skimage.data, name)()
-        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
-        _write(out / "photos" / f"{name}.jpg", files.jpeg(bgr))
+        _write(out / "photos" / f"{name}.jpg", files.jpeg(_photo(name)))
     astronaut = (out / "photos" / "astronaut.jpg").read_bytes()
     _write(out / "photos" / "astronaut copy.jpg", astronaut)  # same bytes, second name
-    chelsea = cv2.cvtColor(skimage.data.chelsea(), cv2.COLOR_RGB2BGR)
-    _write(out / "photos" / "chelsea-with-gps.jpg", files.jpeg_with_exif(chelsea, orientation=6))
+    chelsea_gps = files.jpeg_with_exif(_photo("chelsea"), orientation=6)
+    _write(out / "photos" / "chelsea-with-gps.jpg", chelsea_gps)
     ds = load_digits()
     for i in range(min(digits, len(ds.images))):
         px = (ds.images[i] * (255.0 / 16.0)).astype(np.uint8)
         big = cv2.resize(px, (32, 32), interpolation=cv2.INTER_NEAREST)
         _write(out / "digits" / f"digit-{ds.target[i]}-{i:04d}.png", files.png(big))
-    coffee = files.jpeg(cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR))
+    coffee = files.jpeg(_photo("coffee"))
     _write(out / "broken/empty.jpg", b"")
     _write(out / "broken/random-bytes.jpg", files.random_bytes())
     _write(out / "broken/truncated.jpg", files.truncated(coffee))
@@ -58,6 +64,14 @@ def build_corpus(root: str | os.PathLike[str], *, digits: int = 40) -> Path:
     _write(out / "broken/bomb-30000x30000.png", files.png_bomb_header())
     _write(out / "broken/notes.txt", b"not an image\n")
     return out
+
+
+def _photo(name: str) -> np.ndarray:
+    """A scikit-image sample photo, BGR (or gray) as OpenCV wants it."""
+    import skimage.data
+
+    img = np.asarray(getattr(skimage.data, name)())
+    return cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -104,7 +104,9 @@ def ingest_batch(
         out = {**row, "asset_id": None, "status": REJECTED, "reason": None, "detail": None}
         results.append(out)
         try:
-            data = _read(SourceEntry(**{**row, "root": row["root"] or ""}), reader, config.max_bytes)
+            data = _read(
+                SourceEntry(**{**row, "root": row["root"] or ""}), reader, config.max_bytes
+            )
             out["asset_id"] = asset_id = sha256_hex(data)
             if asset_id in batch_ids or is_known(known_ids, asset_id):
                 out["status"] = KNOWN

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import ray
 
@@ -49,7 +51,9 @@ class IngestSummary:
         )
 
 
-def ingest(config: IngestConfig, *, reader: Reader | None = None, ray_address: str | None = None) -> IngestSummary:
+def ingest(
+    config: IngestConfig, *, reader: Reader | None = None, ray_address: str | None = None
+) -> IngestSummary:
     """Ingests images from local folders into the lake, exactly once.
 
     Args:
@@ -63,18 +67,29 @@ def ingest(config: IngestConfig, *, reader: Reader | None = None, ray_address: s
     location = LakeLocation.from_uri(config.lake)
     listing = list_local(config.sources)
     run = Run("ingest", config.model_dump(mode="json"))
-    log.info("run %s: %d input(s) listed, %d refused while listing", run.run_id, listing.count, len(listing.rejections))
+    log.info(
+        "run %s: %d input(s) listed, %d refused while listing",
+        run.run_id,
+        listing.count,
+        len(listing.rejections),
+    )
     for spec in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS):
         ensure_table(location, spec)
     assets = ensure_table(location, ASSETS)
     run.input_versions = {"assets": assets.version()}
-    known = known_id_index(existing_keys(assets, ASSETS)) if assets.version() > 0 else known_id_index(pa.array([], pa.string()))
+    known = (
+        known_id_index(existing_keys(assets, ASSETS))
+        if assets.version() > 0
+        else known_id_index(pa.array([], pa.string()))
+    )
 
     results = RESULT_SCHEMA.empty_table()
     if listing.entries:
         started = ensure_ray(ray_address)
         try:
-            results = _process(listing, config, location, run.run_id, known, reader or LocalReader())
+            results = _process(
+                listing, config, location, run.run_id, known, reader or LocalReader()
+            )
         finally:
             if started:
                 ray.shutdown()
@@ -82,7 +97,9 @@ def ingest(config: IngestConfig, *, reader: Reader | None = None, ray_address: s
     meta = run.commit_metadata()
     a = run.output(commit_parts(location, ASSETS, rec.parts, app_id=run.run_id, metadata=meta))
     run.output(commit_rows(location, ASSET_SOURCES, rec.sources, app_id=run.run_id, metadata=meta))
-    q = run.output(commit_rows(location, QUARANTINE, rec.quarantine, app_id=run.run_id, metadata=meta))
+    q = run.output(
+        commit_rows(location, QUARANTINE, rec.quarantine, app_id=run.run_id, metadata=meta)
+    )
     ok_inputs = rec.counts["candidates"] + rec.counts["known"]
     run.counts = {
         "listed": rec.counts["listed"],
@@ -101,31 +118,37 @@ def _process(
     config: IngestConfig,
     location: LakeLocation,
     run_id: str,
-    known: object,
+    known: np.ndarray,
     reader: Reader,
 ) -> pa.Table:
     """Runs `ingest_batch` over the listed entries on Ray; returns all result rows."""
     n = len(listing.entries)
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     blocks = config.num_blocks or max(min(n, cpus), math.ceil(n / config.rows_per_block))
-    remote_args = {}
+    remote_args: dict[str, Any] = {}
     if config.sanitize.max_pixels != DEFAULT_MAX_PIXELS:
         env = {"OPENCV_IO_MAX_IMAGE_PIXELS": str(config.sanitize.max_pixels)}
         remote_args["runtime_env"] = {"env_vars": env}
-    ds = ray.data.from_items(entries_to_rows(listing.entries), override_num_blocks=min(blocks, n))
-    ds = ds.map_batches(
-        ingest_batch,
+    fn_kwargs = {
+        "config": config.sanitize,
+        "location": location,
+        "run_id": run_id,
+        "known_ids": known,
+        "reader": reader,
+    }
+    items = ray.data.from_items(
+        entries_to_rows(listing.entries), override_num_blocks=min(blocks, n)
+    )
+    results = items.map_batches(
+        ingest_batch,  # type: ignore[arg-type]
         batch_size=None,
         batch_format="pyarrow",
         zero_copy_batch=True,
-        fn_kwargs={
-            "config": config.sanitize,
-            "location": location,
-            "run_id": run_id,
-            "known_ids": known,
-            "reader": reader,
-        },
-        **remote_args,
+        fn_kwargs=fn_kwargs,
+        ray_remote_args=remote_args or None,
     )
-    tables = [pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b for b in ds.iter_batches(batch_size=None, batch_format="pyarrow")]
-    return pa.concat_tables([t.cast(RESULT_SCHEMA) for t in tables]) if tables else RESULT_SCHEMA.empty_table()
+    tables: list[pa.Table] = [
+        pa.table(b).cast(RESULT_SCHEMA)
+        for b in results.iter_batches(batch_size=None, batch_format="pyarrow")
+    ]
+    return pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()

@@ -54,7 +54,9 @@ def reconcile(listing: Listing, results: pa.Table, *, run_id: str) -> Reconciled
         by_uri.setdefault(row["uri"], row)  # a retried task may report an input twice
     quarantine: list[dict[str, Any]] = []
 
-    def refuse(uri: str, reason: str, detail: str, size: int | None, mtime_ns: int | None, sha: str | None) -> None:
+    def refuse(
+        uri: str, reason: str, detail: str, size: int | None, mtime_ns: int | None, sha: str | None
+    ) -> None:
         fingerprint = sha or f"{size}:{mtime_ns}"
         quarantine.append(
             {
@@ -79,15 +81,31 @@ def reconcile(listing: Listing, results: pa.Table, *, run_id: str) -> Reconciled
         row = by_uri.get(entry.uri)
         if row is None:
             crashed += 1
-            refuse(entry.uri, str(Reason.WORKER_CRASH), "no worker reported on this input", entry.size, entry.mtime_ns, None)
+            refuse(
+                entry.uri,
+                str(Reason.WORKER_CRASH),
+                "no worker reported on this input",
+                entry.size,
+                entry.mtime_ns,
+                None,
+            )
             continue
         if row["status"] == REJECTED:
-            refuse(entry.uri, row["reason"], row["detail"] or "", row["size"], row["mtime_ns"], row["asset_id"])
+            refuse(
+                entry.uri,
+                row["reason"],
+                row["detail"] or "",
+                row["size"],
+                row["mtime_ns"],
+                row["asset_id"],
+            )
             continue
         if row["status"] == NEW:
             new += 1
             if row["part_path"] not in parts:
-                parts[row["part_path"]] = PartFile(row["part_path"], row["part_size"], row["part_rows"], row["part_stats"])
+                parts[row["part_path"]] = PartFile(
+                    row["part_path"], row["part_size"], row["part_rows"], row["part_stats"]
+                )
         elif row["status"] == KNOWN:
             known += 1
         sources.append(

@@ -40,7 +40,7 @@ class HaarDetector:
     """
 
     def __init__(self, cascade: str, *, min_neighbors: int = 5, min_size: int = 20):
-        path = os.path.join(cv2.data.haarcascades, cascade)
+        path = os.path.join(cv2.data.haarcascades, cascade)  # type: ignore[attr-defined]
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
             raise ConfigError(

@@ -48,10 +48,10 @@ def _decode_with_pillow(data: bytes, info: Probe) -> Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = PILImage.open(io.BytesIO(data))
-            im.seek(0)
-            has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-            im = im.convert("RGBA" if has_alpha else ("L" if im.mode in ("1", "L") else "RGB"))
+            src = PILImage.open(io.BytesIO(data))
+            src.seek(0)
+            has_alpha = src.mode in ("RGBA", "LA", "PA") or "transparency" in src.info
+            im = src.convert("RGBA" if has_alpha else ("L" if src.mode in ("1", "L") else "RGB"))
             arr = np.asarray(im)
     except Exception as e:
         raise RejectedInput(Reason.CORRUPT, f"{info.format} pixels do not decode: {e}") from None

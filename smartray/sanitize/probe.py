@@ -106,8 +106,13 @@ def probe(data: bytes, *, max_pixels: int, name: str = "") -> Probe:
     if fmt is None:
         ext = name[name.rfind(".") :].lower() if "." in name else ""
         if ext in IMAGE_EXTENSIONS:
-            raise RejectedInput(Reason.CORRUPT, f"named {ext} but its bytes are no known image format")
-        raise RejectedInput(Reason.UNSUPPORTED_FORMAT, f"not an image format smartray reads ({ext or 'no extension'})")
+            raise RejectedInput(
+                Reason.CORRUPT, f"named {ext} but its bytes are no known image format"
+            )
+        raise RejectedInput(
+            Reason.UNSUPPORTED_FORMAT,
+            f"not an image format smartray reads ({ext or 'no extension'})",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

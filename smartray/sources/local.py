@@ -54,7 +54,9 @@ def _walk(folder: str, root: str, listing: Listing, visited: set[str]) -> None:
         if child.is_symlink():
             target = os.path.realpath(path)
             if not _inside(target, root):
-                listing.reject(path, Reason.OUTSIDE_ROOT, f"symlink leaves the source root {root!r}")
+                listing.reject(
+                    path, Reason.OUTSIDE_ROOT, f"symlink leaves the source root {root!r}"
+                )
                 continue
             if os.path.isdir(target):
                 if target not in visited:
@@ -83,7 +85,9 @@ def _add_file(path: str, root: str, listing: Listing) -> None:
     if not stat.S_ISREG(st.st_mode):
         listing.reject(path, Reason.UNSUPPORTED_FORMAT, "not a regular file")
         return
-    listing.entries.append(SourceEntry(uri=path, size=st.st_size, mtime_ns=st.st_mtime_ns, root=root))
+    listing.entries.append(
+        SourceEntry(uri=path, size=st.st_size, mtime_ns=st.st_mtime_ns, root=root)
+    )
 
 
 class LocalReader:
@@ -97,7 +101,9 @@ class LocalReader:
                 `unreadable` if the read fails.
         """
         if entry.root and not _inside(os.path.realpath(entry.uri), entry.root):
-            raise RejectedInput(Reason.OUTSIDE_ROOT, f"resolves outside the source root {entry.root!r}")
+            raise RejectedInput(
+                Reason.OUTSIDE_ROOT, f"resolves outside the source root {entry.root!r}"
+            )
         try:
             return self.read_file(entry.uri)
         except OSError as e:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 
 from smartray.errors import CommitError
 from smartray.tables.parts import PartFile, delta_stats
@@ -64,7 +64,7 @@ def open_table(location: LakeLocation, spec: TableSpec, version: int | None = No
     """
     uri = location.table_uri(spec.name)
     dt = DeltaTable(uri, version=version, storage_options=location.storage_options or None)
-    check_stored_schema(spec, dt.schema().to_arrow(), uri)  # type: ignore[arg-type]
+    check_stored_schema(spec, pa.schema(dt.schema().to_arrow()), uri)
     return dt
 
 
@@ -156,7 +156,7 @@ def commit_parts(
     def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
         have = existing_keys(dt, spec) if dt.version() > 0 else pa.array([], pa.string())
         seen: set[str] = set(have.to_pylist())
-        actions: list[AddAction] = []
+        actions: list[AddAction | RemoveAction] = []
         written = 0
         for name in sorted(current):
             part = current[name]
@@ -222,7 +222,9 @@ def _commit_loop(
             continue
         dt.update_incremental()
         if written:
-            log.info("table %s: version %d -> %d, %d row(s)", spec.name, before, dt.version(), written)
+            log.info(
+                "table %s: version %d -> %d, %d row(s)", spec.name, before, dt.version(), written
+            )
         return CommitResult(spec.name, dt.version(), written, skipped)
     raise CommitError(
         f"table {spec.name!r}: commit of {app_id!r} still conflicted after {MAX_ATTEMPTS} "

@@ -42,7 +42,11 @@ class Lake:
         storage_options: Extra deltalake storage options (endpoint, region).
     """
 
-    def __init__(self, uri: str | os.PathLike[str] | None = None, storage_options: dict[str, str] | None = None):
+    def __init__(
+        self,
+        uri: str | os.PathLike[str] | None = None,
+        storage_options: dict[str, str] | None = None,
+    ):
         self.location = LakeLocation.from_uri(
             os.fspath(uri) if uri is not None else None, storage_options
         )
@@ -125,7 +129,11 @@ class Lake:
                 continue
             dt = self.delta(name)
             actions = pa.table(dt.get_add_actions(flatten=True))
-            rows = sum(v or 0 for v in actions.column("num_records").to_pylist()) if actions.num_rows else 0
+            rows = (
+                sum(v or 0 for v in actions.column("num_records").to_pylist())
+                if actions.num_rows
+                else 0
+            )
             size = sum(actions.column("size_bytes").to_pylist()) if actions.num_rows else 0
             out.append(TableInfo(name, dt.version(), int(rows), int(size), actions.num_rows))
         return out

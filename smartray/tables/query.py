@@ -15,7 +15,9 @@ from smartray.tables.catalog import ALL_TABLES
 from smartray.tables.lake import Lake
 
 
-def query(sql: str, *, lake: str | Lake | None = None, versions: dict[str, int] | None = None) -> pa.Table:
+def query(
+    sql: str, *, lake: str | Lake | None = None, versions: dict[str, int] | None = None
+) -> pa.Table:
     """Runs `sql` over every existing table of the lake; returns the result.
 
     Only the columns the query names are read, so metadata queries read no image bytes.
@@ -78,5 +80,8 @@ def format_table(table: pa.Table, output: str = "table", *, max_rows: int = 100)
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     more = table.num_rows - len(rows)
-    lines.append(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''}" + (f", {more} not shown)" if more else ")"))
+    lines.append(
+        f"({table.num_rows} row{'s' if table.num_rows != 1 else ''}"
+        + (f", {more} not shown)" if more else ")")
+    )
     return "\n".join(lines)

@@ -41,7 +41,9 @@ class TableSpec:
         names = set(self.schema.names)
         for col in (*self.key, *self.partition_by, *self.heavy_columns):
             if col not in names:
-                raise SchemaMismatchError(f"table {self.name!r}: column {col!r} is not in the schema")
+                raise SchemaMismatchError(
+                    f"table {self.name!r}: column {col!r} is not in the schema"
+                )
 
     @property
     def light_columns(self) -> list[str]:

@@ -50,7 +50,9 @@ class LakeLocation:
     storage_options: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_uri(cls, uri: str | None = None, storage_options: dict[str, str] | None = None) -> LakeLocation:
+    def from_uri(
+        cls, uri: str | None = None, storage_options: dict[str, str] | None = None
+    ) -> LakeLocation:
         """Resolves `uri` (see `resolve_lake_uri`) and picks up S3 endpoint and region."""
         root = resolve_lake_uri(uri)
         options = dict(storage_options or {})

@@ -35,7 +35,5 @@ def _value(field: pa.Field, i: int) -> Any:
 
 def rows(spec: TableSpec, n: int = 8, **overrides: Any) -> pa.Table:
     """`n` valid rows for `spec`, keys distinct; `overrides` fix a column's value."""
-    data = [
-        {f.name: overrides.get(f.name, _value(f, i)) for f in spec.schema} for i in range(n)
-    ]
+    data = [{f.name: overrides.get(f.name, _value(f, i)) for f in spec.schema} for i in range(n)]
     return spec.cast(data)

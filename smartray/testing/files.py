@@ -85,7 +85,7 @@ def cmyk_jpeg(height: int = 8, width: int = 8) -> bytes:
 
 def png16(height: int = 8, width: int = 8) -> bytes:
     """A 16-bit grayscale PNG."""
-    return png((pattern(height, width, 1).astype(np.uint16) * 257))
+    return png(pattern(height, width, 1).astype(np.uint16) * 257)
 
 
 def rgba_png(height: int = 8, width: int = 8) -> bytes:
@@ -118,7 +118,9 @@ def png_bomb_header(width: int = 30000, height: int = 30000) -> bytes:
     """
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     rows = zlib.compress(b"\x00" * (1 + 3 * width) * 4)

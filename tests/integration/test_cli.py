@@ -35,9 +35,18 @@ def test_ingest_tables_query_from_the_command_line(ray_session, corpus, tmp_path
     assert all(v["version"] == 1 and v["bytes"] > 0 for v in info.values())
 
     text = smartray("tables", "--lake", lake)
-    assert text.returncode == 0 and "assets" in text.stdout and "quarantine" in text.stdout
+    assert text.returncode == 0
+    assert "assets" in text.stdout
+    assert "quarantine" in text.stdout
 
-    q = smartray("query", "SELECT reason, count(*) AS n FROM quarantine GROUP BY reason", "--lake", lake, "--output", "json")
+    q = smartray(
+        "query",
+        "SELECT reason, count(*) AS n FROM quarantine GROUP BY reason",
+        "--lake",
+        lake,
+        "--output",
+        "json",
+    )
     assert q.returncode == 0, q.stderr
     got = {r["reason"]: r["n"] for r in map(json.loads, q.stdout.splitlines())}
     expected = {}
@@ -60,7 +69,9 @@ def test_demo_builds_its_corpus_and_the_second_run_adds_nothing(tmp_path, capsys
     out = capsys.readouterr().out
     first = next(line for line in out.splitlines() if line.startswith("first run:"))
     second = next(line for line in out.splitlines() if line.startswith("second run:"))
-    assert "ingested 49" in first and "quarantined 6" in first
-    assert "ingested 0" in second and "(0 new rows)" in second
+    assert "ingested 49" in first
+    assert "quarantined 6" in first
+    assert "ingested 0" in second
+    assert "(0 new rows)" in second
     for reason in ("corrupt", "empty", "too_many_pixels", "truncated", "unsupported_format"):
         assert reason in out

@@ -48,11 +48,16 @@ def test_ingest_accounts_for_every_input_and_rerun_adds_nothing(corpus, tmp_path
     assert by_id[sources["cmyk.jpg"]]["channels"] == 3
     assert by_id[sources["deep16.png"]]["channels"] == 1
     assert by_id[sources["rgba.png"]]["channels"] == 4
-    assert (by_id[sources["anim.gif"]]["source_format"], by_id[sources["anim.gif"]]["format"]) == ("gif", "png")
+    assert (by_id[sources["anim.gif"]]["source_format"], by_id[sources["anim.gif"]]["format"]) == (
+        "gif",
+        "png",
+    )
     runs = lake.table("runs", to="polars").to_dicts()
-    assert len(runs) == 1 and runs[0]["status"] == "succeeded"
+    assert len(runs) == 1
+    assert runs[0]["status"] == "succeeded"
     counts = json.loads(runs[0]["counts"])
-    assert counts["listed"] == 16 and counts["quarantined"] == 6
+    assert counts["listed"] == 16
+    assert counts["quarantined"] == 6
     versions = {name: lake.version(name) for name in ("assets", "asset_sources", "quarantine")}
     assert json.loads(runs[0]["output_versions"])["assets"] == versions["assets"]
 
@@ -73,7 +78,8 @@ def test_stored_images_are_sanitized(corpus, tmp_path):
     assets = {r["asset_id"]: r for r in lake.table("assets").to_pylist()}
     gps = assets[sources["gps.jpg"]]
     stored = Image.open(io.BytesIO(gps["data"]))
-    assert len(stored.getexif()) == 0 and b"Exif" not in gps["data"]
+    assert len(stored.getexif()) == 0
+    assert b"Exif" not in gps["data"]
     assert gps["captured_at"] is not None
     astro = assets[sources["astronaut.jpg"]]
     assert astro["blurred_regions"] >= 1
@@ -104,10 +110,12 @@ def test_a_read_that_fails_is_quarantined_and_the_rest_ingested(corpus, tmp_path
         IngestConfig(sources=(str(corpus),), lake=lake_uri, sanitize=SanitizeConfig(blur=False)),
         reader=FailingReader("gray.jpg"),
     )
-    assert summary.counts["quarantined"] == 7 and summary.counts["ingested"] == 8
+    assert summary.counts["quarantined"] == 7
+    assert summary.counts["ingested"] == 8
     sources, quarantine = outcomes(Lake(lake_uri), corpus)
     assert quarantine["gray.jpg"] == "unreadable"
-    assert "gray.jpg" not in sources and "cmyk.jpg" in sources
+    assert "gray.jpg" not in sources
+    assert "cmyk.jpg" in sources
 
 
 def test_max_pixels_flag_is_applied(corpus, tmp_path, capsys):

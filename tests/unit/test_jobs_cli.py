@@ -73,11 +73,16 @@ def test_tables_json_and_query_on_an_empty_lake(tmp_path):
     # A subprocess through the installed console script, as a user runs it.
     exe = [sys.executable, "-m", "smartray.cli"]
     out = subprocess.run(
-        [*exe, "tables", "--lake", str(tmp_path), "--json"], capture_output=True, text=True, check=True
+        [*exe, "tables", "--lake", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(out.stdout) == {}
     bad = subprocess.run(
-        [*exe, "query", "SELECT * FROM nothing", "--lake", str(tmp_path)], capture_output=True, text=True
+        [*exe, "query", "SELECT * FROM nothing", "--lake", str(tmp_path)],
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 2
     assert "query failed" in bad.stderr

@@ -5,7 +5,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from smartray.ingest.ops import KNOWN, NEW, REJECTED, entries_to_rows, ingest_batch, is_known, known_id_index
+from smartray.ingest.ops import (
+    KNOWN,
+    NEW,
+    REJECTED,
+    entries_to_rows,
+    ingest_batch,
+    is_known,
+    known_id_index,
+)
 from smartray.sanitize import SanitizeConfig, sha256_hex
 from smartray.sources import LocalReader, list_local
 from smartray.tables import LakeLocation

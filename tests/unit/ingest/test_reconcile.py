@@ -33,7 +33,13 @@ def test_every_listed_input_ends_as_exactly_one_outcome():
     assert sorted(rec.sources.column("source_uri").to_pylist()) == ["/r/a", "/r/b", "/r/d"]
     q = {r["source_uri"]: r["reason"] for r in rec.quarantine.to_pylist()}
     assert q == {"/r/link": "outside_root", "/r/c": "corrupt", "/r/e": "worker_crash"}
-    assert rec.counts == {"listed": 6, "candidates": 2, "known": 1, "quarantined": 3, "worker_crash": 1}
+    assert rec.counts == {
+        "listed": 6,
+        "candidates": 2,
+        "known": 1,
+        "quarantined": 3,
+        "worker_crash": 1,
+    }
 
 
 def test_quarantine_id_is_stable_and_content_sensitive():

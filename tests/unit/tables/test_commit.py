@@ -117,7 +117,8 @@ def test_metadata_read_skips_image_bytes(lake_dir):
     loc = _loc(lake_dir)
     commit_parts(loc, ASSETS, [write_part(loc, ASSETS, rows(ASSETS, 2), prefix="r")], app_id="r")
     t = Lake(lake_dir).table("assets", columns=ASSETS.light_columns)
-    assert "data" not in t.column_names and "thumbnail" not in t.column_names
+    assert "data" not in t.column_names
+    assert "thumbnail" not in t.column_names
     path = next((__import__("pathlib").Path(lake_dir) / "assets").glob("*.parquet"))
     assert pq.ParquetFile(path).schema_arrow.field("data").type == pa.large_binary()
 

@@ -31,7 +31,7 @@ def test_testing_rows_are_valid(name):
 
 def test_cast_rejects_unknown_column():
     data = rows(RUNS, 2).append_column("password", pa.array(["x", "y"]))
-    with pytest.raises(SchemaMismatchError, match="unknown column.*password"):
+    with pytest.raises(SchemaMismatchError, match=r"unknown column.*password"):
         RUNS.cast(data)
 
 
