@@ -145,7 +145,7 @@ def _process(
         batch_format="pyarrow",
         zero_copy_batch=True,
         fn_kwargs=fn_kwargs,
-        ray_remote_args=remote_args or None,
+        **remote_args,  # Ray options for each task (`runtime_env`)
     )
     tables: list[pa.Table] = [
         pa.table(b).cast(RESULT_SCHEMA)
