@@ -119,10 +119,6 @@ def probe(data: bytes, *, max_pixels: int, name: str = "") -> Probe:
             im = Image.open(io.BytesIO(data))
             width, height = im.size
             mode = im.mode
-            frames = int(getattr(im, "n_frames", 1)) if fmt in ("gif", "webp") else 1
-            orientation, captured = _exif(im)
-    except RejectedInput:
-        raise
     except Exception as e:
         # A header that cannot be parsed: cut inside the header is still "truncated".
         if isinstance(e, (EOFError, struct.error)) or "truncated" in str(e).lower():
@@ -136,12 +132,30 @@ def probe(data: bytes, *, max_pixels: int, name: str = "") -> Probe:
             f"header declares {width}x{height} = {width * height:,} pixels; limit {max_pixels:,}",
         )
     check_complete(data, fmt)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frames = int(getattr(im, "n_frames", 1)) if fmt in ("gif", "webp") else 1
+    except Exception as e:
+        raise RejectedInput(Reason.CORRUPT, f"{fmt} frames do not parse: {e}") from None
+    orientation, captured = _exif(im, fmt)
     return Probe(fmt, width, height, mode, frames, orientation, captured)
 
 
-def _exif(im: Image.Image) -> tuple[int, dt.datetime | None]:
+def _exif(im: Image.Image, fmt: str) -> tuple[int, dt.datetime | None]:
+    """Orientation and capture time, read without decoding any pixels.
+
+    Pillow's `getexif()` decodes a whole PNG (or GIF) to look for EXIF after the image
+    data, so those formats use only the EXIF block seen in the header.
+    """
     try:
-        exif = im.getexif()
+        if fmt in ("jpeg", "tiff"):
+            exif = im.getexif()  # parsed from APP1 / the IFD, pixels untouched
+        else:
+            exif = Image.Exif()
+            raw = im.info.get("exif")
+            if isinstance(raw, bytes) and raw:
+                exif.load(raw)
     except Exception:  # broken EXIF is dropped anyway; the pixels may still be good
         return 1, None
     orientation = exif.get(_EXIF_ORIENTATION, 1)

@@ -36,8 +36,9 @@ def list_local(sources: Iterable[str]) -> Listing:
             _walk(path, root, listing, visited={root})
         else:
             _add_file(path, os.path.realpath(os.path.dirname(path)), listing)
-    listing.entries.sort(key=lambda e: e.uri)
-    listing.rejections.sort(key=lambda r: r.uri)
+    # The same file named twice (overlapping sources) is one input.
+    listing.entries = sorted({e.uri: e for e in listing.entries}.values(), key=lambda e: e.uri)
+    listing.rejections = sorted({r.uri: r for r in listing.rejections}.values(), key=lambda r: r.uri)
     return listing
 
 

@@ -96,8 +96,8 @@ class Lake:
         Args:
             name: A table name (`assets`, `asset_sources`, `quarantine`, `runs`, ...).
             version: Table version; None reads the latest.
-            columns: Columns to read; None reads all but the heavy (image byte) ones is
-                *not* implied: pass `columns` to skip image bytes.
+            columns: Columns to read; None reads every column, image bytes included
+                (`ASSETS.light_columns` lists all but the heavy ones).
             to: "arrow" (pyarrow.Table), "polars", "pandas" or "ray" (ray.data.Dataset).
         """
         if to not in _KINDS:

@@ -56,6 +56,12 @@ def test_symlink_loop_terminates_and_counts_every_input(tree):
     assert len({e.uri for e in listing.entries}) == len(listing.entries)
 
 
+def test_overlapping_sources_list_each_file_once(tree):
+    listing = list_local([str(tree), str(tree / "a"), str(tree / "top.jpg")])
+    assert len({e.uri for e in listing.entries}) == len(listing.entries)
+    assert len(listing.entries) == len(list_local([str(tree)]).entries)
+
+
 def test_single_file_source(tree):
     listing = list_local([str(tree / "top.jpg")])
     assert [e.uri for e in listing.entries] == [str(tree / "top.jpg")]
