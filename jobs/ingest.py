@@ -22,6 +22,9 @@ class IngestJob(JobSettings):
     blur: bool = Field(True, description="blur faces and licence plates (--no-blur turns it off)")
     detectors: list[str] = Field(["face", "plate"], description="face, plate or module:Class")
     rows_per_block: int = Field(256, ge=1, description="inputs per Ray task")
+    incremental: bool = Field(
+        True, description="skip inputs seen unchanged before (--no-incremental reads all)"
+    )
     ray_address: str | None = Field(None, description="Ray cluster to join (default: local)")
 
 
@@ -32,6 +35,7 @@ def run(cfg: IngestJob) -> str:
             sources=tuple(cfg.sources),
             lake=cfg.lake,
             rows_per_block=cfg.rows_per_block,
+            incremental=cfg.incremental,
             sanitize=SanitizeConfig(
                 max_bytes=cfg.max_bytes,
                 max_pixels=cfg.max_pixels,

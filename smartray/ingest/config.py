@@ -14,6 +14,8 @@ class IngestConfig(BaseModel):
         sanitize: Limits and sanitize settings.
         rows_per_block: Inputs per Ray task; each task writes one Parquet part.
         num_blocks: Fixed number of Ray tasks instead (None: from rows_per_block).
+        incremental: Skip inputs an earlier run saw unchanged, without reading them.
+        task_retries: Times Ray retries a task whose worker died.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -23,3 +25,5 @@ class IngestConfig(BaseModel):
     sanitize: SanitizeConfig = SanitizeConfig()
     rows_per_block: int = Field(256, ge=1)
     num_blocks: int | None = Field(None, ge=1)
+    incremental: bool = True
+    task_retries: int = Field(2, ge=0)

@@ -10,26 +10,34 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import ray
+from deltalake import DeltaTable
+from ray.exceptions import WorkerCrashedError
 
 from smartray.cluster.local import ensure_ray
+from smartray.errors import SmartrayError
 from smartray.ingest.config import IngestConfig
+from smartray.ingest.incremental import FINGERPRINT_COLUMNS, split_unchanged
 from smartray.ingest.ops import RESULT_SCHEMA, entries_to_rows, ingest_batch, known_id_index
 from smartray.ingest.reconcile import reconcile
 from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
-from smartray.sources.base import Listing, Reader
-from smartray.sources.local import LocalReader, list_local
+from smartray.sources import S3Settings, SourceReader, list_inputs
+from smartray.sources.base import Reader, SourceEntry
 from smartray.tables.catalog import ASSET_SOURCES, ASSETS, QUARANTINE, RUNS
-from smartray.tables.commit import commit_parts, commit_rows, ensure_table, existing_keys
+from smartray.tables.commit import commit_parts, commit_rows, ensure_table
 from smartray.tables.runs import Run
 from smartray.tables.storage import LakeLocation
 
 log = logging.getLogger(__name__)
+
+
+class IngestTaskError(SmartrayError):
+    """An ingest task failed for a reason other than its input (nothing was committed)."""
 
 
 @dataclass
@@ -45,7 +53,8 @@ class IngestSummary:
         c = self.counts
         versions = ", ".join(f"{k} v{v}" for k, v in sorted(self.versions.items()))
         return (
-            f"ingest {self.run_id}: listed {c['listed']}, ingested {c['ingested']}, "
+            f"ingest {self.run_id}: listed {c['listed']}, unchanged {c['unchanged']}, "
+            f"ingested {c['ingested']}, "
             f"duplicates {c['duplicates']}, quarantined {c['quarantined']} "
             f"({c['quarantine_new']} new rows); tables: {versions}"
         )
@@ -54,18 +63,19 @@ class IngestSummary:
 def ingest(
     config: IngestConfig, *, reader: Reader | None = None, ray_address: str | None = None
 ) -> IngestSummary:
-    """Ingests images from local folders into the lake, exactly once.
+    """Ingests images from local folders and `s3://` prefixes into the lake, exactly once.
 
     Args:
         config: Sources, lake and settings.
-        reader: Reads inputs' bytes (default: local files).
+        reader: Reads inputs' bytes (default: local files and S3 objects).
         ray_address: A Ray cluster to join; default env `RAY_ADDRESS` or a local Ray.
 
     Raises:
-        SourceError: a source does not exist (nothing is written).
+        SourceError: a source does not exist or cannot be listed (nothing is written).
     """
     location = LakeLocation.from_uri(config.lake)
-    listing = list_local(config.sources)
+    s3 = S3Settings.from_env()
+    listing = list_inputs(config.sources, s3)
     run = Run("ingest", config.model_dump(mode="json"))
     log.info(
         "run %s: %d input(s) listed, %d refused while listing",
@@ -73,27 +83,48 @@ def ingest(
         listing.count,
         len(listing.rejections),
     )
-    for spec in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS):
-        ensure_table(location, spec)
-    assets = ensure_table(location, ASSETS)
-    run.input_versions = {"assets": assets.version()}
-    known = (
-        known_id_index(existing_keys(assets, ASSETS))
-        if assets.version() > 0
-        else known_id_index(pa.array([], pa.string()))
+    tables = {
+        spec.name: ensure_table(location, spec)
+        for spec in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS)
+    }
+    run.input_versions = {n: tables[n].version() for n in ("assets", "asset_sources", "quarantine")}
+    todo, unchanged = listing.entries, list[SourceEntry]()
+    if config.incremental:
+        todo, unchanged = split_unchanged(
+            listing.entries,
+            _read(tables["asset_sources"], FINGERPRINT_COLUMNS),
+            _read(tables["quarantine"], [*FINGERPRINT_COLUMNS, "reason"]),
+        )
+    known = known_id_index(_read(tables["assets"], ["asset_id"]).column("asset_id"))
+    log.info(
+        "run %s: %d input(s) to read, %d unchanged since an earlier run",
+        run.run_id,
+        len(todo),
+        len(unchanged),
     )
 
-    results = RESULT_SCHEMA.empty_table()
-    if listing.entries:
+    results, crashes = RESULT_SCHEMA.empty_table(), dict[str, str]()
+    if todo:
         started = ensure_ray(ray_address)
         try:
-            results = _process(
-                listing, config, location, run.run_id, known, reader or LocalReader()
-            )
+            batch_kwargs = {
+                "config": config.sanitize,
+                "location": location,
+                "run_id": run.run_id,
+                "known_ids": known,
+                "reader": reader or SourceReader(s3),
+            }
+            results, crashes = _process(todo, config, batch_kwargs)
         finally:
             if started:
                 ray.shutdown()
-    rec = reconcile(listing, results, run_id=run.run_id)
+    rec = reconcile(
+        listing,
+        results,
+        run_id=run.run_id,
+        unchanged=frozenset(e.uri for e in unchanged),
+        crashes=crashes,
+    )
     meta = run.commit_metadata()
     a = run.output(commit_parts(location, ASSETS, rec.parts, app_id=run.run_id, metadata=meta))
     run.output(commit_rows(location, ASSET_SOURCES, rec.sources, app_id=run.run_id, metadata=meta))
@@ -103,6 +134,7 @@ def ingest(
     ok_inputs = rec.counts["candidates"] + rec.counts["known"]
     run.counts = {
         "listed": rec.counts["listed"],
+        "unchanged": rec.counts["unchanged"],
         "ingested": a.rows_written,
         "duplicates": ok_inputs - a.rows_written,
         "quarantined": rec.counts["quarantined"],
@@ -113,42 +145,85 @@ def ingest(
     return IngestSummary(run.run_id, run.counts, dict(run.output_versions))
 
 
+def _read(dt: DeltaTable, columns: list[str]) -> pa.Table:
+    """Only `columns` of a table at the version it was loaded (never image bytes)."""
+    return dt.to_pyarrow_dataset().to_table(columns=columns)
+
+
 def _process(
-    listing: Listing,
-    config: IngestConfig,
-    location: LakeLocation,
-    run_id: str,
-    known: np.ndarray,
-    reader: Reader,
-) -> pa.Table:
-    """Runs `ingest_batch` over the listed entries on Ray; returns all result rows."""
-    n = len(listing.entries)
+    entries: list[SourceEntry], config: IngestConfig, batch_kwargs: dict[str, Any]
+) -> tuple[pa.Table, dict[str, str]]:
+    """Runs `ingest_batch` over `entries` on Ray; returns result rows and crash details.
+
+    A task whose worker dies is retried `config.task_retries` times by Ray. A block that
+    still fails is dropped by Ray Data (instead of failing the run), and its inputs are
+    tried once more, each in a task of its own, so one poisonous input costs only itself:
+    what kills its worker every time is reported back as a `worker_crash`.
+    """
+    n = len(entries)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     blocks = config.num_blocks or max(min(n, cpus), math.ceil(n / config.rows_per_block))
-    remote_args: dict[str, Any] = {}
+    remote_args: dict[str, Any] = {"max_retries": config.task_retries}
     if config.sanitize.max_pixels != DEFAULT_MAX_PIXELS:
         env = {"OPENCV_IO_MAX_IMAGE_PIXELS": str(config.sanitize.max_pixels)}
         remote_args["runtime_env"] = {"env_vars": env}
-    fn_kwargs = {
-        "config": config.sanitize,
-        "location": location,
-        "run_id": run_id,
-        "known_ids": known,
-        "reader": reader,
-    }
-    items = ray.data.from_items(
-        entries_to_rows(listing.entries), override_num_blocks=min(blocks, n)
-    )
-    results = items.map_batches(
-        ingest_batch,  # type: ignore[arg-type]
-        batch_size=None,
-        batch_format="pyarrow",
-        zero_copy_batch=True,
-        fn_kwargs=fn_kwargs,
-        **remote_args,  # Ray options for each task (`runtime_env`)
-    )
-    tables: list[pa.Table] = [
-        pa.table(b).cast(RESULT_SCHEMA)
-        for b in results.iter_batches(batch_size=None, batch_format="pyarrow")
-    ]
-    return pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()
+    ctx = ray.data.DataContext.get_current()
+    saved = ctx.max_errored_blocks
+    ctx.max_errored_blocks = -1  # a failed block is reconciled below, not fatal
+    try:
+        items = ray.data.from_items(entries_to_rows(entries), override_num_blocks=min(blocks, n))
+        with warnings.catch_warnings():
+            # `max_retries` has no named parameter in Ray 2.60 and Ray Data's default is
+            # to retry a dead worker's task forever: a poisonous input would never end.
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+            results = items.map_batches(
+                ingest_batch,  # type: ignore[arg-type]
+                batch_size=None,
+                batch_format="pyarrow",
+                zero_copy_batch=True,
+                fn_kwargs=batch_kwargs,
+                **remote_args,
+            )
+        tables: list[pa.Table] = [
+            pa.table(b).cast(RESULT_SCHEMA)
+            for b in results.iter_batches(batch_size=None, batch_format="pyarrow")
+        ]
+    finally:
+        ctx.max_errored_blocks = saved
+    reported = {u for t in tables for u in t.column("uri").to_pylist()}
+    missing = [e for e in entries if e.uri not in reported]
+    crashes: dict[str, str] = {}
+    if missing:
+        log.warning("%d input(s) were in failed tasks; trying each on its own", len(missing))
+        isolated, crashes = _one_by_one(missing, batch_kwargs, remote_args)
+        tables.extend(isolated)
+    return (pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()), crashes
+
+
+def _one_by_one(
+    entries: list[SourceEntry], batch_kwargs: dict[str, Any], remote_args: dict[str, Any]
+) -> tuple[list[pa.Table], dict[str, str]]:
+    """Runs each entry in its own Ray task; returns results and what killed the others.
+
+    Raises:
+        IngestTaskError: a task failed with an error that is not a dead worker (the lake
+            cannot be written, say): the run stops before committing anything.
+    """
+    task = ray.remote(**remote_args)(_ingest_one)
+    kwargs_ref = ray.put(batch_kwargs)
+    refs = {e.uri: task.remote(entries_to_rows([e]), kwargs_ref) for e in entries}
+    tables: list[pa.Table] = []
+    crashes: dict[str, str] = {}
+    for uri, ref in refs.items():
+        try:
+            tables.append(ray.get(ref).cast(RESULT_SCHEMA))
+        except (WorkerCrashedError, ray.exceptions.NodeDiedError) as e:
+            crashes[uri] = f"worker died on every try: {type(e).__name__}"
+            log.error("input %s kills its worker; quarantined as worker_crash", uri)
+        except ray.exceptions.RayTaskError as e:
+            raise IngestTaskError(f"ingest task for {uri!r} failed: {e.cause!r}") from e
+    return tables, crashes
+
+
+def _ingest_one(rows: list[dict[str, Any]], batch_kwargs: dict[str, Any]) -> pa.Table:
+    return ingest_batch(pa.Table.from_pylist(rows), **batch_kwargs)

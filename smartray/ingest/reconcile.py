@@ -1,21 +1,23 @@
 """The driver's reconciliation: every listed input ends as exactly one outcome.
 
-An input is a new asset, a duplicate of an asset (new or already present) or a
-`quarantine` row. An input no worker reported on (its worker died) is quarantined as
-`worker_crash`, so nothing silently disappears.
+An input is a new asset, a duplicate of an asset (new or already present), unchanged
+since an earlier run (skipped unread), or a `quarantine` row. An input no worker
+reported on (its worker kept dying) is quarantined as `worker_crash`, so nothing silently
+disappears.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from smartray.ingest.ops import KNOWN, NEW, REJECTED, RESULT_SCHEMA
-from smartray.sources.base import Listing
+from smartray.sources.base import Listing, SourceEntry
 from smartray.tables.catalog import ASSET_SOURCES, QUARANTINE
 from smartray.tables.parts import PartFile
 from smartray.types import Reason
@@ -36,17 +38,30 @@ def quarantine_id(uri: str, reason: str, fingerprint: str) -> str:
     return hashlib.sha256(f"{uri}\x00{reason}\x00{fingerprint}".encode()).hexdigest()
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _utc_from_ns(ns: int | None) -> dt.datetime | None:
-    return None if ns is None else dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
+    """Exact to the microsecond (a float division is not), as incremental runs compare."""
+    return None if ns is None else _EPOCH + dt.timedelta(microseconds=ns // 1000)
 
 
-def reconcile(listing: Listing, results: pa.Table, *, run_id: str) -> Reconciled:
+def reconcile(
+    listing: Listing,
+    results: pa.Table,
+    *,
+    run_id: str,
+    unchanged: frozenset[str] = frozenset(),
+    crashes: Mapping[str, str] | None = None,
+) -> Reconciled:
     """Matches worker results to the listing and builds the rows to commit.
 
     Args:
-        listing: What was listed (entries sent to workers, and inputs refused at listing).
-        results: Worker result rows (`RESULT_SCHEMA`), at most one per entry.
+        listing: What was listed (entries, and inputs refused while listing).
+        results: Worker result rows (`RESULT_SCHEMA`), at most one per entry counts.
         run_id: The run.
+        unchanged: URIs skipped unread because an earlier run saw them unchanged.
+        crashes: URI to what killed its worker, for inputs no worker reported on.
     """
     now = dt.datetime.now(dt.UTC)
     by_uri: dict[str, dict[str, Any]] = {}
@@ -55,9 +70,12 @@ def reconcile(listing: Listing, results: pa.Table, *, run_id: str) -> Reconciled
     quarantine: list[dict[str, Any]] = []
 
     def refuse(
-        uri: str, reason: str, detail: str, size: int | None, mtime_ns: int | None, sha: str | None
+        uri: str, reason: str, detail: str, entry: SourceEntry | None, sha: str | None
     ) -> None:
-        fingerprint = sha or f"{size}:{mtime_ns}"
+        size = entry.size if entry else None
+        mtime_ns = entry.mtime_ns if entry else None
+        etag = entry.etag if entry else None
+        fingerprint = sha or f"{size}:{etag or mtime_ns}"
         quarantine.append(
             {
                 "quarantine_id": quarantine_id(uri, reason, fingerprint),
@@ -66,6 +84,7 @@ def reconcile(listing: Listing, results: pa.Table, *, run_id: str) -> Reconciled
                 "detail": detail,
                 "size": size,
                 "mtime": _utc_from_ns(mtime_ns),
+                "etag": etag,
                 "source_sha256": sha,
                 "run_id": run_id,
                 "quarantined_at": now,
@@ -73,32 +92,22 @@ def reconcile(listing: Listing, results: pa.Table, *, run_id: str) -> Reconciled
         )
 
     for rej in listing.rejections:
-        refuse(rej.uri, str(rej.reason), rej.detail, None, None, None)
+        refuse(rej.uri, str(rej.reason), rej.detail, None, None)
     sources: list[dict[str, Any]] = []
     parts: dict[str, PartFile] = {}
-    new = known = crashed = 0
+    new = known = crashed = skipped = 0
     for entry in listing.entries:
+        if entry.uri in unchanged:
+            skipped += 1
+            continue
         row = by_uri.get(entry.uri)
         if row is None:
             crashed += 1
-            refuse(
-                entry.uri,
-                str(Reason.WORKER_CRASH),
-                "no worker reported on this input",
-                entry.size,
-                entry.mtime_ns,
-                None,
-            )
+            why = (crashes or {}).get(entry.uri, "no worker reported on this input")
+            refuse(entry.uri, str(Reason.WORKER_CRASH), why, entry, None)
             continue
         if row["status"] == REJECTED:
-            refuse(
-                entry.uri,
-                row["reason"],
-                row["detail"] or "",
-                row["size"],
-                row["mtime_ns"],
-                row["asset_id"],
-            )
+            refuse(entry.uri, row["reason"], row["detail"] or "", entry, row["asset_id"])
             continue
         if row["status"] == NEW:
             new += 1
@@ -112,15 +121,16 @@ def reconcile(listing: Listing, results: pa.Table, *, run_id: str) -> Reconciled
             {
                 "asset_id": row["asset_id"],
                 "source_uri": entry.uri,
-                "size": row["size"],
-                "mtime": _utc_from_ns(row["mtime_ns"]),
-                "etag": row["etag"],
+                "size": entry.size,
+                "mtime": _utc_from_ns(entry.mtime_ns),
+                "etag": entry.etag,
                 "run_id": run_id,
                 "recorded_at": now,
             }
         )
     counts = {
         "listed": listing.count,
+        "unchanged": skipped,
         "candidates": new,
         "known": known,
         "quarantined": len(quarantine),

@@ -47,6 +47,12 @@ class Listing:
         """Records an input refused while listing."""
         self.rejections.append(ListingRejection(uri, reason, detail))
 
+    def deduplicated(self) -> Listing:
+        """The same input named twice (overlapping sources) once; sorted by URI."""
+        self.entries = sorted({e.uri: e for e in self.entries}.values(), key=lambda e: e.uri)
+        self.rejections = sorted({r.uri: r for r in self.rejections}.values(), key=lambda r: r.uri)
+        return self
+
     @property
     def count(self) -> int:
         """Every input listed, refused ones included."""

@@ -28,18 +28,20 @@ def list_local(sources: Iterable[str]) -> Listing:
     """
     listing = Listing()
     for source in sources:
-        path = os.path.abspath(os.path.expanduser(source))
-        if not os.path.lexists(path):
-            raise SourceError(f"source {source!r} does not exist")
-        if os.path.isdir(path):
-            root = os.path.realpath(path)
-            _walk(path, root, listing, visited={root})
-        else:
-            _add_file(path, os.path.realpath(os.path.dirname(path)), listing)
-    # The same file named twice (overlapping sources) is one input.
-    listing.entries = sorted({e.uri: e for e in listing.entries}.values(), key=lambda e: e.uri)
-    listing.rejections = sorted({r.uri: r for r in listing.rejections}.values(), key=lambda r: r.uri)
-    return listing
+        add_local(source, listing)
+    return listing.deduplicated()
+
+
+def add_local(source: str, listing: Listing) -> None:
+    """Adds one local folder or file to `listing` (see `list_local`)."""
+    path = os.path.abspath(os.path.expanduser(source))
+    if not os.path.lexists(path):
+        raise SourceError(f"source {source!r} does not exist")
+    if os.path.isdir(path):
+        root = os.path.realpath(path)
+        _walk(path, root, listing, visited={root})
+    else:
+        _add_file(path, os.path.realpath(os.path.dirname(path)), listing)
 
 
 def _walk(folder: str, root: str, listing: Listing, visited: set[str]) -> None:

@@ -76,6 +76,7 @@ QUARANTINE = TableSpec(
             _f("detail", pa.string()),
             _f("size", pa.int64(), nullable=True),
             _f("mtime", _UTC, nullable=True),
+            _f("etag", pa.string(), nullable=True),
             _f("source_sha256", pa.string(), nullable=True),
             _f("run_id", pa.string()),
             _f("quarantined_at", _UTC),

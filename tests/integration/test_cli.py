@@ -24,7 +24,7 @@ def test_ingest_tables_query_from_the_command_line(ray_session, corpus, tmp_path
     env = {"RAY_ADDRESS": ray_session.get_runtime_context().gcs_address}
     out = smartray("ingest", str(corpus), "--lake", lake, "--no-blur", env=env)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "listed 16, ingested 9, duplicates 1, quarantined 6" in out.stdout
+    assert "listed 16, unchanged 0, ingested 9, duplicates 1, quarantined 6" in out.stdout
 
     tables = smartray("tables", "--lake", lake, "--json")
     assert tables.returncode == 0, tables.stderr

@@ -34,7 +34,7 @@ def test_ingest_accounts_for_every_input_and_rerun_adds_nothing(corpus, tmp_path
     lake_uri = str(tmp_path / "lake")
     ingest_job.main([str(corpus), "--lake", lake_uri])
     line = capsys.readouterr().out
-    assert "listed 16, ingested 9, duplicates 1, quarantined 6" in line
+    assert "listed 16, unchanged 0, ingested 9, duplicates 1, quarantined 6" in line
     lake = Lake(lake_uri)
     sources, quarantine = outcomes(lake, corpus)
     # Every listed input is exactly one of: asset source or quarantine row.
@@ -62,7 +62,10 @@ def test_ingest_accounts_for_every_input_and_rerun_adds_nothing(corpus, tmp_path
     assert json.loads(runs[0]["output_versions"])["assets"] == versions["assets"]
 
     ingest_job.main([str(corpus), "--lake", lake_uri])
-    assert "ingested 0, duplicates 10, quarantined 6 (0 new rows)" in capsys.readouterr().out
+    # Unchanged inputs are skipped unread: the 10 good ones and the 4 whose reason depends
+    # on the bytes alone; the pixel bomb and the escaping symlink are refused again.
+    rerun = capsys.readouterr().out
+    assert "listed 16, unchanged 14, ingested 0, duplicates 0, quarantined 2 (0 new rows)" in rerun
     assert {n: lake.version(n) for n in versions} == versions
     assert lake.table("assets", columns=["asset_id"]).num_rows == 9
     assert lake.table("asset_sources", columns=["asset_id"]).num_rows == 10
@@ -123,7 +126,7 @@ def test_max_pixels_flag_is_applied(corpus, tmp_path, capsys):
     # photo.jpg is 64x48 = 3072 pixels, the one under sub/ 32x24 = 768.
     argv = [str(corpus / "sub"), str(corpus / "photo.jpg"), "--lake", lake_uri]
     ingest_job.main([*argv, "--max-pixels", "1000"])
-    assert "ingested 1, duplicates 0, quarantined 1" in capsys.readouterr().out
+    assert "unchanged 0, ingested 1, duplicates 0, quarantined 1" in capsys.readouterr().out
     sources, quarantine = outcomes(Lake(lake_uri), corpus)
     assert quarantine == {"photo.jpg": "too_many_pixels"}
     assert list(sources) == ["sub/naïve façade 写真.jpg"]

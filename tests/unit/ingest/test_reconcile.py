@@ -35,6 +35,7 @@ def test_every_listed_input_ends_as_exactly_one_outcome():
     assert q == {"/r/link": "outside_root", "/r/c": "corrupt", "/r/e": "worker_crash"}
     assert rec.counts == {
         "listed": 6,
+        "unchanged": 0,
         "candidates": 2,
         "known": 1,
         "quarantined": 3,
