@@ -11,7 +11,7 @@ T0 = 1_700_000_000_123_456_789  # ns
 
 def seen(rows, reason=None):
     cols = {
-        "source_uri": [r[0] for r in rows],
+        "source_uri": pa.array([r[0] for r in rows], pa.string()),
         "size": pa.array([r[1] for r in rows], pa.int64()),
         "mtime": pa.array(
             [
@@ -23,7 +23,7 @@ def seen(rows, reason=None):
         "etag": pa.array([r[3] for r in rows], pa.string()),
     }
     if reason is not None:
-        cols["reason"] = [reason] * len(rows)
+        cols["reason"] = pa.array([reason] * len(rows), pa.string())
     return pa.table(cols)
 
 
