@@ -7,7 +7,29 @@ from smartray.testing import files
 
 
 @pytest.fixture(scope="session")
-def ray_session():
+def s3_server(tmp_path_factory):
+    """SeaweedFS on loopback for the session; its settings are in this process's env.
+
+    The env is set before Ray starts, so local Ray workers inherit the credentials the
+    way a cluster's workers get them from their own environment or role: no key ever
+    travels in a job's `runtime_env`.
+    """
+    from tests.integration import seaweed
+
+    server = seaweed.start(tmp_path_factory.mktemp("seaweedfs"))
+    saved = {k: os.environ.get(k) for k in server.env}
+    os.environ.update(server.env)
+    yield server
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def ray_session(s3_server):
     """One local Ray for the whole integration suite (2 CPUs, no dashboard)."""
     import ray
 
