@@ -54,10 +54,10 @@ class SeaweedS3:
 
         text = urllib.request.urlopen(self.metrics_url, timeout=10).read().decode()
         total = 0
+        wanted = ("SeaweedFS_s3_request_total{", f'bucket="{bucket}"', 'type="GET"')
         for line in text.splitlines():
-            if line.startswith("SeaweedFS_s3_request_total{") and f'bucket="{bucket}"' in line:
-                if 'type="GET"' in line:
-                    total += int(float(re.split(r"\s+", line.strip())[-1]))
+            if line.startswith(wanted[0]) and wanted[1] in line and wanted[2] in line:
+                total += int(float(re.split(r"\s+", line.strip())[-1]))
         return total
 
     @property

@@ -119,7 +119,8 @@ def test_credentials_appear_nowhere_in_the_lake_or_the_output(s3_server, buckets
     for text in (captured.out, captured.err):
         assert not any(s.decode() in text for s in secrets)
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=lake_bucket)["Contents"]]
-    assert any("_delta_log" in k for k in keys) and any(k.endswith(".parquet") for k in keys)
+    assert any("_delta_log" in k for k in keys)
+    assert any(k.endswith(".parquet") for k in keys)
     for key in keys:
         body = client.get_object(Bucket=lake_bucket, Key=key)["Body"].read()
         assert not any(s in body for s in secrets), key
