@@ -136,13 +136,14 @@ def hamming(a: int, b: int) -> int:
     return int(bin((a ^ b) & 0xFFFFFFFFFFFFFFFF).count("1"))
 
 
-def quality_metrics(img: Image, gray: Image, gray_small: Image) -> dict[str, Any]:
+def quality_metrics(img: Image, gray: Image, gray_small: Image, small: Image) -> dict[str, Any]:
     """Intrinsic metrics of the oriented image, before any blurring.
 
     Args:
         img: The oriented 8-bit image.
         gray: Its grayscale version, full size.
         gray_small: A reduced grayscale version, for the hashes.
+        small: The reduced colour version, for the grayscale test.
     """
     h, w = gray.shape[:2]
     lap = cv2.Laplacian(gray, cv2.CV_32F)
@@ -156,18 +157,22 @@ def quality_metrics(img: Image, gray: Image, gray_small: Image) -> dict[str, Any
         "blur": float(lap_std[0, 0] ** 2),
         "brightness": float(mean[0, 0] / 255.0),
         "contrast": float(std[0, 0] / 255.0),
-        "is_grayscale": is_grayscale(img),
+        "is_grayscale": is_grayscale(small),
         "phash": phash(gray_small),
         "dhash": dhash(gray_small),
     }
 
 
 def is_grayscale(img: Image, *, tolerance: int = 8) -> bool:
-    """True for a one-channel image or a colour one whose channels (almost) agree."""
+    """True for a one-channel image or a colour one whose channels (almost) agree.
+
+    Looks at a grid of at most ~128 x 128 pixels (the caller passes a reduced image).
+    """
     if img.ndim == 2:
         return True
-    small, _ = shrink(img[:, :, :3], 64)
-    b, g, r = (small[:, :, i].astype(np.int16) for i in range(3))
+    step = max(1, max(img.shape[:2]) // 128)
+    grid = img[::step, ::step]
+    b, g, r = (grid[:, :, i].astype(np.int16) for i in range(3))
     return bool(max(np.abs(b - g).max(), np.abs(g - r).max()) <= tolerance)
 
 
@@ -215,14 +220,17 @@ def sanitize_image(data: bytes, *, config: SanitizeConfig, name: str = "") -> di
     """
     info = probe(data, max_pixels=config.max_pixels, name=name)
     img = orient(decode(data, info), info.orientation)
+    # One reduced copy serves detection, hashes, the grayscale test and the thumbnail.
+    small, scale = shrink(img, config.detect_max_side)
     gray = to_gray(img)
-    gray_small, scale = shrink(gray, config.detect_max_side)
-    metrics = quality_metrics(img, gray, gray_small)
+    gray_small = to_gray(small)
+    metrics = quality_metrics(img, gray, gray_small, small)
     regions = 0
     if config.blur and config.detectors:
         boxes = detect_regions(gray_small, scale, load_detectors(tuple(config.detectors)))
         if boxes:
             img = blur_regions(img.copy(), boxes)
+            small, _ = shrink(img, config.detect_max_side)
         regions = len(boxes)
     encoded, fmt = encode(
         img, lossless=info.format in LOSSLESS_FORMATS, jpeg_quality=config.jpeg_quality
@@ -238,5 +246,5 @@ def sanitize_image(data: bytes, *, config: SanitizeConfig, name: str = "") -> di
         "captured_at": info.captured_at,
         "blurred_regions": regions,
         "data": encoded,
-        "thumbnail": thumbnail(img, side=config.thumbnail_side),
+        "thumbnail": thumbnail(small, side=config.thumbnail_side),
     }
