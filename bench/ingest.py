@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--blur-images", type=int, default=1000)
-    ap.add_argument("--rows-per-block", type=int, default=256)
+    ap.add_argument("--rows-per-block", type=int, default=128)
     ap.add_argument("--cpus", type=int, default=os.cpu_count())
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)

@@ -21,7 +21,7 @@ class IngestJob(JobSettings):
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description="refuse larger images undecoded")
     blur: bool = Field(True, description="blur faces and licence plates (--no-blur turns it off)")
     detectors: list[str] = Field(["face", "plate"], description="face, plate or module:Class")
-    rows_per_block: int = Field(256, ge=1, description="inputs per Ray task")
+    rows_per_block: int = Field(128, ge=1, description="inputs per Ray task")
     incremental: bool = Field(
         True, description="skip inputs seen unchanged before (--no-incremental reads all)"
     )

@@ -23,7 +23,7 @@ class IngestConfig(BaseModel):
     sources: tuple[str, ...] = Field(min_length=1)
     lake: str | None = None
     sanitize: SanitizeConfig = SanitizeConfig()
-    rows_per_block: int = Field(256, ge=1)
+    rows_per_block: int = Field(128, ge=1)
     num_blocks: int | None = Field(None, ge=1)
     incremental: bool = True
     task_retries: int = Field(2, ge=0)

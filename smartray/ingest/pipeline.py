@@ -122,7 +122,8 @@ def ingest(
                 "config": config.sanitize,
                 "location": location,
                 "run_id": run.run_id,
-                "known_ids": known,
+                # In the object store once; every task maps the same bytes (zero-copy).
+                "known_ref": ray.put(known),
                 "reader": reader or SourceReader(s3),
             }
             results, crashes = _process(todo, config, batch_kwargs)
@@ -217,7 +218,7 @@ def _process(
             # to retry a dead worker's task forever: a poisonous input would never end.
             warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
             results = items.map_batches(
-                ingest_batch,  # type: ignore[arg-type]
+                _ingest_batch,  # type: ignore[arg-type]
                 batch_size=None,
                 batch_format="pyarrow",
                 zero_copy_batch=True,
@@ -265,5 +266,10 @@ def _one_by_one(
     return tables, crashes
 
 
+def _ingest_batch(batch: pa.Table, *, known_ref: ray.ObjectRef[Any], **kwargs: Any) -> pa.Table:
+    """`ingest_batch` with the known asset ids fetched from the object store."""
+    return ingest_batch(batch, known_ids=ray.get(known_ref), **kwargs)
+
+
 def _ingest_one(rows: list[dict[str, Any]], batch_kwargs: dict[str, Any]) -> pa.Table:
-    return ingest_batch(pa.Table.from_pylist(rows), **batch_kwargs)
+    return _ingest_batch(pa.Table.from_pylist(rows), **batch_kwargs)
