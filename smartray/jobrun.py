@@ -22,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from yaml import YAMLError
 
 from smartray.errors import ConfigError, SmartrayError, SourceError
 from smartray.logging import setup_logging
@@ -98,7 +99,7 @@ def parse(settings_cls: type[S], argv: list[str] | None, prog: str) -> S:
         source: CliSettingsSource[Any] = CliSettingsSource(settings_cls, cli_prog_name=prog)
         # argparse prints usage and exits 2 on unknown or missing flags
         return CliApp.run(settings_cls, cli_args=args, cli_settings_source=source)
-    except ValidationError as e:
+    except (ValidationError, ValueError, OSError, YAMLError) as e:  # bad values, YAML, file
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
     finally:

@@ -4,8 +4,6 @@ from typing import Any
 
 import numpy.typing as npt
 
-# A Ray Data batch in numpy format: column name to a 1-d array of equal length.
-Batch = dict[str, npt.NDArray[Any]]
 # An 8-bit image: H x W (gray), H x W x 3 (BGR) or H x W x 4 (BGRA), dtype uint8.
 # (Typed loosely: OpenCV's stubs return untyped-dtype arrays.)
 Image = npt.NDArray[Any]
@@ -25,6 +23,7 @@ class Reason(StrEnum):
     UNREADABLE = "unreadable"  # listing or reading the file failed
     OUTSIDE_ROOT = "outside_root"  # a symlink that leaves the source root
     WORKER_CRASH = "worker_crash"  # its worker died every time it was tried
+    INTERNAL_ERROR = "internal_error"  # an unexpected error while processing it (retried)
 
 
 class RejectedInput(Exception):

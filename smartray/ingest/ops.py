@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from smartray.errors import SmartrayError
 from smartray.sanitize.config import SanitizeConfig
 from smartray.sanitize.cv import pin_threads
 from smartray.sanitize.ops import sanitize_image, sha256_hex
@@ -115,9 +116,11 @@ def ingest_batch(
         except RejectedInput as r:
             out["reason"], out["detail"] = str(r.reason), r.detail
             continue
+        except SmartrayError:
+            raise  # a configuration problem (a detector that does not load): not the input's
         except Exception as e:  # a decoder bug must cost one input, not the batch
             log.warning("unexpected error ingesting %s: %r", row["uri"], e)
-            out["reason"], out["detail"] = str(Reason.CORRUPT), f"sanitize failed: {e!r}"
+            out["reason"], out["detail"] = str(Reason.INTERNAL_ERROR), f"{type(e).__name__}: {e}"
             continue
         out["status"] = NEW
         batch_ids.add(asset_id)
@@ -136,7 +139,7 @@ def _read(entry: SourceEntry, reader: Reader, max_bytes: int) -> bytes:
         raise RejectedInput(Reason.EMPTY, "zero bytes")
     if entry.size > max_bytes:
         raise RejectedInput(Reason.TOO_LARGE, f"{entry.size:,} bytes; limit {max_bytes:,}")
-    data = reader.read(entry)
+    data = reader.read(entry, max_bytes)
     if not data:
         raise RejectedInput(Reason.EMPTY, "zero bytes")
     if len(data) > max_bytes:

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import ray
 from deltalake import DeltaTable
-from ray.exceptions import WorkerCrashedError
+from ray.exceptions import OutOfMemoryError, WorkerCrashedError
 
 from smartray.cluster.local import ensure_ray
 from smartray.errors import SmartrayError
@@ -28,6 +28,7 @@ from smartray.ingest.incremental import FINGERPRINT_COLUMNS, split_unchanged
 from smartray.ingest.ops import RESULT_SCHEMA, entries_to_rows, ingest_batch, known_id_index
 from smartray.ingest.reconcile import reconcile
 from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
+from smartray.sanitize.detect import load_detectors
 from smartray.sources import S3Settings, SourceReader, list_inputs
 from smartray.sources.base import Reader, SourceEntry
 from smartray.tables.catalog import ASSET_SOURCES, ASSETS, QUARANTINE, RUNS
@@ -81,6 +82,8 @@ def ingest(
         clock.append(time.perf_counter())
         return clock[-1] - clock[-2]
 
+    if config.sanitize.blur and config.sanitize.detectors:
+        load_detectors(tuple(config.sanitize.detectors))  # a bad name is a usage error, now
     location = LakeLocation.from_uri(config.lake)
     s3 = S3Settings.from_env()
     listing = list_inputs(config.sources, s3)
@@ -258,7 +261,7 @@ def _one_by_one(
     for uri, ref in refs.items():
         try:
             tables.append(ray.get(ref).cast(RESULT_SCHEMA))
-        except (WorkerCrashedError, ray.exceptions.NodeDiedError) as e:
+        except (WorkerCrashedError, ray.exceptions.NodeDiedError, OutOfMemoryError) as e:
             crashes[uri] = f"worker died on every try: {type(e).__name__}"
             log.error("input %s kills its worker; quarantined as worker_crash", uri)
         except ray.exceptions.RayTaskError as e:

@@ -75,7 +75,9 @@ def reconcile(
         size = entry.size if entry else None
         mtime_ns = entry.mtime_ns if entry else None
         etag = entry.etag if entry else None
-        fingerprint = sha or f"{size}:{etag or mtime_ns}"
+        # The same bad bytes seen again unchanged are the same row; a touched or
+        # rewritten file is a new observation (and keeps incremental runs from re-reading).
+        fingerprint = f"{sha or ''}:{size}:{etag or mtime_ns}"
         quarantine.append(
             {
                 "quarantine_id": quarantine_id(uri, reason, fingerprint),

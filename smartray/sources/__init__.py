@@ -44,8 +44,8 @@ class SourceReader:
         self.local = local or LocalReader()
         self.s3 = S3Reader(s3 or S3Settings.from_env())
 
-    def read(self, entry: SourceEntry) -> bytes:
-        """The input's bytes; raises `RejectedInput` (`unreadable`, ...) on failure."""
+    def read(self, entry: SourceEntry, max_bytes: int | None = None) -> bytes:
+        """The input's bytes (at most `max_bytes` + 1); `RejectedInput` on failure."""
         if entry.uri.startswith("s3://"):
-            return self.s3.read(entry)
-        return self.local.read(entry)
+            return self.s3.read(entry, max_bytes)
+        return self.local.read(entry, max_bytes)

@@ -62,6 +62,10 @@ class Listing:
 class Reader(Protocol):
     """Reads one listed input's bytes (picklable: it travels to Ray workers)."""
 
-    def read(self, entry: SourceEntry) -> bytes:
-        """The input's bytes; raises `RejectedInput` (`unreadable`, ...) on failure."""
+    def read(self, entry: SourceEntry, max_bytes: int | None = None) -> bytes:
+        """The input's bytes, reading at most `max_bytes` + 1 of them.
+
+        A file that grew past the limit after listing is caught without being read
+        whole. Raises `RejectedInput` (`unreadable`, ...) on failure.
+        """
         ...

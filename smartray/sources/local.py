@@ -96,8 +96,8 @@ def _add_file(path: str, root: str, listing: Listing) -> None:
 class LocalReader:
     """Reads local files named by their absolute path, re-checking the root first."""
 
-    def read(self, entry: SourceEntry) -> bytes:
-        """The file's bytes.
+    def read(self, entry: SourceEntry, max_bytes: int | None = None) -> bytes:
+        """The file's bytes (at most `max_bytes` + 1 of them are read).
 
         Raises:
             RejectedInput: `outside_root` if the path now resolves outside its root,
@@ -108,11 +108,11 @@ class LocalReader:
                 Reason.OUTSIDE_ROOT, f"resolves outside the source root {entry.root!r}"
             )
         try:
-            return self.read_file(entry.uri)
+            return self.read_file(entry.uri, max_bytes)
         except OSError as e:
             raise RejectedInput(Reason.UNREADABLE, f"read failed: {e.strerror or e}") from None
 
-    def read_file(self, path: str) -> bytes:
-        """Reads a whole file; `OSError` becomes `unreadable`."""
+    def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
+        """Reads a file, up to `max_bytes` + 1 bytes; `OSError` becomes `unreadable`."""
         with open(path, "rb") as f:
-            return f.read()
+            return f.read(-1 if max_bytes is None else max_bytes + 1)

@@ -67,8 +67,9 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 def list_s3(uri: str, settings: S3Settings, listing: Listing) -> None:
     """Adds every object under `s3://bucket/prefix` to `listing` (size, ETag, mtime).
 
-    Keys whose last path part starts with "." and folder markers (keys ending in "/")
-    are not inputs.
+    The prefix is a folder: `s3://b/photos` lists `photos/...` (and an object named
+    exactly `photos`), never `photos-private/...`. Keys whose last path part starts with
+    "." and folder markers (keys ending in "/") are not inputs.
 
     Raises:
         SourceError: the bucket does not exist or cannot be listed.
@@ -76,12 +77,14 @@ def list_s3(uri: str, settings: S3Settings, listing: Listing) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, prefix = split_s3_uri(uri)
+    folder = prefix.rstrip("/") + "/" if prefix else ""
     paginator = settings.client().get_paginator("list_objects_v2")
     try:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 key = obj["Key"]
-                if key.endswith("/") or key.rsplit("/", 1)[-1].startswith("."):
+                inside = key == prefix.rstrip("/") or key.startswith(folder)
+                if not inside or key.endswith("/") or key.rsplit("/", 1)[-1].startswith("."):
                     continue
                 modified: dt.datetime = obj["LastModified"]
                 listing.entries.append(
@@ -103,8 +106,8 @@ class S3Reader:
     def __init__(self, settings: S3Settings):
         self.settings = settings
 
-    def read(self, entry: SourceEntry) -> bytes:
-        """The object's bytes.
+    def read(self, entry: SourceEntry, max_bytes: int | None = None) -> bytes:
+        """The object's bytes (at most `max_bytes` + 1 of them are fetched).
 
         Raises:
             RejectedInput: `unreadable` if the object is gone, changed since listing, or
@@ -116,6 +119,8 @@ class S3Reader:
         args: dict[str, str] = {"Bucket": bucket, "Key": key}
         if entry.etag:
             args["IfMatch"] = f'"{entry.etag}"'
+        if max_bytes is not None:
+            args["Range"] = f"bytes=0-{max_bytes}"
         try:
             body = self.settings.client().get_object(**args)["Body"]
             return bytes(body.read())

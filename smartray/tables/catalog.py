@@ -47,8 +47,9 @@ ASSETS = TableSpec(
 
 ASSET_SOURCES = TableSpec(
     name="asset_sources",
-    description="every (asset, source URI) pair: the same bytes at two paths are two rows",
-    key=("asset_id", "source_uri"),
+    description="every (asset, source URI, size, mtime or ETag) seen: one row per version "
+    "of a source, so the same bytes at two paths are two rows",
+    key=("asset_id", "source_uri", "size", "mtime", "etag"),
     schema=pa.schema(
         [
             _f("asset_id", pa.string()),

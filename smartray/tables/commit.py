@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
 from smartray.errors import CommitError
-from smartray.tables.parts import PartFile, delta_stats
+from smartray.tables.parts import PartFile, write_parquet
 from smartray.tables.spec import TableSpec, check_stored_schema
 from smartray.tables.storage import LakeLocation
 
@@ -150,18 +151,19 @@ def commit_parts(
     fs, root = location.filesystem()
     base = f"{root}/{spec.name}"
     total = sum(p.num_records for p in parts)
-    # A part rewritten in one attempt is read in its new form by the next attempt.
-    current: dict[str, PartFile | None] = {p.path: p for p in parts}
+    # Parts are only written, never changed, until a commit lands: a part with rows the
+    # table already has is copied without them, and whatever the final commit does not
+    # reference is deleted afterwards. A retry after a conflict plans from the originals.
+    written_files: set[str] = {p.path for p in parts}
+    committed: list[str] = []
 
     def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
         have = existing_keys(dt, spec) if dt.version() > 0 else pa.array([], pa.string())
         seen: set[str] = set(have.to_pylist())
         actions: list[AddAction | RemoveAction] = []
+        kept_paths: list[str] = []
         written = 0
-        for name in sorted(current):
-            part = current[name]
-            if part is None:
-                continue
+        for part in sorted(parts, key=lambda p: p.path):
             keys = spec.key_strings(
                 pq.read_table(f"{base}/{part.path}", columns=list(spec.key), filesystem=fs)
             ).to_pylist()
@@ -169,29 +171,37 @@ def commit_parts(
             seen.update(keys)
             kept = sum(mask)
             if kept == 0:
-                fs.delete_file(f"{base}/{part.path}")
-                current[name] = None
                 continue
+            final = part
             if kept < len(mask):
-                part = current[name] = _rewrite_part(fs, base, part, pa.array(mask))
-            written += part.num_records
+                table = pq.read_table(f"{base}/{part.path}", filesystem=fs).filter(pa.array(mask))
+                rel = part.path.removesuffix(".parquet") + f"-{uuid.uuid4().hex[:8]}.parquet"
+                final = write_parquet(fs, base, spec, spec.cast(table), rel)
+                written_files.add(final.path)
+            written += final.num_records
+            kept_paths.append(final.path)
             actions.append(
                 AddAction(
-                    path=part.path,
-                    size=part.size,
+                    path=final.path,
+                    size=final.size,
                     partition_values={},
                     modification_time=int(time.time() * 1000),
                     data_change=True,
-                    stats=part.stats,
+                    stats=final.stats,
                 )
             )
         if actions:
             dt.create_write_transaction(
                 actions, mode="append", schema=spec.schema, commit_properties=props
             )
+        committed[:] = kept_paths
         return written, total - written
 
-    return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
+    result = _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
+    if not result.already_committed:
+        for rel in written_files - set(committed):
+            fs.delete_file(f"{base}/{rel}")
+    return result
 
 
 def _commit_loop(
@@ -243,17 +253,6 @@ def _dedupe(spec: TableSpec, table: pa.Table) -> pa.Table:
     if len(first) == len(keys):
         return table
     return table.take(pa.array(sorted(first.values()), pa.int64()))
-
-
-def _rewrite_part(fs: Any, base: str, part: PartFile, mask: pa.Array) -> PartFile:
-    """Writes `part` again without the rows where `mask` is false; deletes the original."""
-    table = pq.read_table(f"{base}/{part.path}", filesystem=fs).filter(mask)
-    rel = part.path.removesuffix(".parquet") + "-k.parquet"
-    with fs.open_output_stream(f"{base}/{rel}") as out:
-        pq.write_table(table, out, compression="zstd", row_group_size=256)
-    fs.delete_file(f"{base}/{part.path}")
-    size = fs.get_file_info(f"{base}/{rel}").size
-    return PartFile(path=rel, size=int(size), num_records=table.num_rows, stats=delta_stats(table))
 
 
 def _sleep(attempt: int) -> None:

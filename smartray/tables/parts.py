@@ -78,12 +78,18 @@ def write_part(location: LakeLocation, spec: TableSpec, data: pa.Table, *, prefi
         raise SchemaMismatchError(f"table {spec.name!r} is partitioned; parts are unpartitioned")
     table = spec.cast(data)
     fs, root = location.filesystem()
-    rel = f"part-{prefix}-{uuid.uuid4().hex}.parquet"
-    path = f"{root}/{spec.name}/{rel}"
-    no_compress = set(spec.heavy_columns)
-    compression = {n: ("none" if n in no_compress else "zstd") for n in table.column_names}
     if location.is_local:
         fs.create_dir(f"{root}/{spec.name}", recursive=True)
+    return write_parquet(
+        fs, f"{root}/{spec.name}", spec, table, f"part-{prefix}-{uuid.uuid4().hex}.parquet"
+    )
+
+
+def write_parquet(fs: Any, base: str, spec: TableSpec, table: pa.Table, rel: str) -> PartFile:
+    """Writes `table` (already in `spec`'s schema) to `base/rel`; image bytes uncompressed."""
+    no_compress = set(spec.heavy_columns)
+    compression = {n: ("none" if n in no_compress else "zstd") for n in table.column_names}
+    path = f"{base}/{rel}"
     with fs.open_output_stream(path) as out:
         pq.write_table(
             table,

@@ -97,10 +97,13 @@ class TableSpec:
         return pa.Table.from_arrays(columns, schema=self.schema)
 
     def key_strings(self, table: pa.Table) -> pa.Array:
-        """One string per row that identifies it: the key columns joined by NUL."""
+        """One string per row that identifies it: the key columns joined by NUL.
+
+        A null key value counts as the empty string (a local file has no ETag).
+        """
         if len(self.key) == 1:
             return pc.cast(table.column(self.key[0]), pa.string()).combine_chunks()
-        parts = [pc.cast(table.column(k), pa.string()) for k in self.key]
+        parts = [pc.fill_null(pc.cast(table.column(k), pa.string()), "") for k in self.key]
         return pc.binary_join_element_wise(*parts, "\x00").combine_chunks()
 
     def snapshot(self) -> dict[str, Any]:

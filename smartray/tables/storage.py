@@ -16,9 +16,10 @@ _SCHEMES = ("s3://",)
 # Non-secret S3 settings taken from the environment and passed explicitly to deltalake,
 # pyarrow and Ray workers. Keys never travel this way: each process finds them in its own
 # environment, profile, or instance / pod role.
+# The first variable set wins, in the order boto3 uses (the S3-specific endpoint first).
 _S3_ENV = {
-    "AWS_ENDPOINT_URL": "endpoint_url",
     "AWS_ENDPOINT_URL_S3": "endpoint_url",
+    "AWS_ENDPOINT_URL": "endpoint_url",
     "AWS_REGION": "region",
     "AWS_DEFAULT_REGION": "region",
 }

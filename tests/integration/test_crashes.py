@@ -28,13 +28,13 @@ class KillOnce(SourceReader):
         super().__init__()
         self.names, self.marker_dir = set(names), str(marker_dir)
 
-    def read(self, entry):
+    def read(self, entry, max_bytes=None):
         name = os.path.basename(entry.uri)
         marker = os.path.join(self.marker_dir, name + ".killed")
         if name in self.names and not os.path.exists(marker):
             Path(marker).touch()
             os._exit(1)  # the worker dies mid-batch, as on an OOM kill
-        return super().read(entry)
+        return super().read(entry, max_bytes)
 
 
 class KillAlways(SourceReader):
@@ -44,10 +44,10 @@ class KillAlways(SourceReader):
         super().__init__()
         self.name = name
 
-    def read(self, entry):
+    def read(self, entry, max_bytes=None):
         if entry.uri.endswith(self.name):
             os._exit(1)
-        return super().read(entry)
+        return super().read(entry, max_bytes)
 
 
 def make_images(folder, n):
@@ -102,9 +102,9 @@ from smartray.sanitize import SanitizeConfig
 from smartray.sources import SourceReader
 
 class SlowReader(SourceReader):
-    def read(self, entry):
+    def read(self, entry, max_bytes=None):
         time.sleep(0.3)
-        return super().read(entry)
+        return super().read(entry, max_bytes)
 
 src, lake, mode = sys.argv[1:4]
 if mode == "crash-between-commits":

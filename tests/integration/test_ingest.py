@@ -98,10 +98,10 @@ class FailingReader(LocalReader):
     def __init__(self, fail_name):
         self.fail_name = fail_name
 
-    def read_file(self, path):
+    def read_file(self, path, max_bytes=None):
         if path.endswith(self.fail_name):
             raise OSError(5, "Input/output error", path)
-        return super().read_file(path)
+        return super().read_file(path, max_bytes)
 
 
 def test_a_read_that_fails_is_quarantined_and_the_rest_ingested(corpus, tmp_path):
@@ -150,3 +150,30 @@ def test_duplicates_across_blocks_are_one_asset(tmp_path, blocks):
     assert lake.table("asset_sources", columns=["asset_id"]).num_rows == 6
     parquet = [p for p in os.listdir(tmp_path / "lake" / "assets") if p.endswith(".parquet")]
     assert len(parquet) == 1  # duplicate parts were removed, not left behind
+
+
+def test_a_touched_file_is_read_once_more_then_skipped_again(tmp_path):
+    from smartray.testing import files
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"p{i}.png").write_bytes(files.png(files.pattern(8, 8, seed=i)))
+    lake_uri = str(tmp_path / "lake")
+    cfg = IngestConfig(sources=(str(src),), lake=lake_uri, sanitize=SanitizeConfig(blur=False))
+    ingest(cfg)
+    st = os.stat(src / "p1.png")
+    os.utime(src / "p1.png", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # touched
+    second = ingest(cfg)
+    assert (second.counts["unchanged"], second.counts["ingested"], second.counts["duplicates"]) == (
+        2,
+        0,
+        1,
+    )
+    third = ingest(cfg)
+    assert third.counts["unchanged"] == 3
+    lake = Lake(lake_uri)
+    assert lake.table("assets", columns=["asset_id"]).num_rows == 3
+    # Both versions of the source are on record.
+    uris = lake.table("asset_sources", columns=["source_uri"]).column("source_uri").to_pylist()
+    assert sorted(os.path.basename(u) for u in uris) == ["p0.png", "p1.png", "p1.png", "p2.png"]

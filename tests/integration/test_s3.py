@@ -50,6 +50,8 @@ def test_s3_to_s3_ingest_then_rerun_reads_no_object_bodies(s3_server, buckets, c
     raw, lake_bucket = buckets
     client = s3_server.client()
     upload(client, corpus, raw, "corpus")
+    # A sibling "folder" that shares the prefix's letters is not part of the source.
+    client.put_object(Bucket=raw, Key="corpus-private/secret.jpg", Body=files.jpeg(files.pattern()))
     source, lake_uri = f"s3://{raw}/corpus", f"s3://{lake_bucket}/lake"
 
     ingest_job.main([source, "--lake", lake_uri, "--no-blur"])

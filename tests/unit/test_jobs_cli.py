@@ -42,6 +42,27 @@ def test_usage_errors_exit_2(argv, capsys):
     assert "smartray ingest" in capsys.readouterr().err
 
 
+def test_broken_config_file_exits_2(tmp_path, capsys):
+    conf = tmp_path / "job.yaml"
+    conf.write_text("lake: [unclosed\n")
+    with pytest.raises(SystemExit) as e:
+        parse(IngestJob, ["src", "--config", str(conf)], "smartray ingest")
+    assert e.value.code == 2
+
+
+def test_unknown_detector_exits_2_before_anything_is_written(tmp_path, capsys):
+    from jobs import ingest
+
+    (tmp_path / "src").mkdir()
+    with pytest.raises(SystemExit) as e:
+        ingest.main(
+            [str(tmp_path / "src"), "--lake", str(tmp_path / "lake"), "--detectors", "facee"]
+        )
+    assert e.value.code == 2
+    assert "facee" in capsys.readouterr().err
+    assert not (tmp_path / "lake").exists()
+
+
 def test_missing_source_exits_2_and_writes_nothing(tmp_path, capsys):
     from jobs import ingest
 

@@ -28,10 +28,10 @@ class FailingReader(LocalReader):
     def __init__(self, fail_name):
         self.fail_name = fail_name
 
-    def read_file(self, path):
+    def read_file(self, path, max_bytes=None):
         if path.endswith(self.fail_name):
             raise OSError(errno.EIO, os.strerror(errno.EIO), path)
-        return super().read_file(path)
+        return super().read_file(path, max_bytes)
 
 
 def run_batch(src, lake, known=(), reader=None, cfg=CFG):
@@ -90,6 +90,34 @@ def test_a_failed_read_is_unreadable_and_the_rest_go_on(tmp_path, lake_dir):
     assert (res["flaky.png"]["status"], res["flaky.png"]["reason"]) == (REJECTED, "unreadable")
     assert "Input/output error" in res["flaky.png"]["detail"]
     assert res["ok.png"]["status"] == NEW
+
+
+def test_a_file_that_grew_past_the_limit_after_listing_is_not_read_whole(tmp_path, lake_dir):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "growing.png").write_bytes(files.png(files.pattern(8, 8)))
+    listing = list_local([str(src)])
+    with open(src / "growing.png", "ab") as f:
+        f.write(b"\0" * 10_000)  # still being written when the worker reads it
+
+    class CountingReader(LocalReader):
+        def read_file(self, path, max_bytes=None):
+            data = super().read_file(path, max_bytes)
+            self.got = len(data)
+            return data
+
+    reader = CountingReader()
+    batch = pa.Table.from_pylist(entries_to_rows(listing.entries))
+    out = ingest_batch(
+        batch,
+        config=SanitizeConfig(blur=False, max_bytes=1000),
+        location=LakeLocation.from_uri(lake_dir),
+        run_id="r",
+        known_ids=known_id_index(pa.array([], pa.string())),
+        reader=reader,
+    ).to_pylist()
+    assert out[0]["reason"] == "too_large"
+    assert reader.got == 1001
 
 
 def test_empty_file_is_never_read(tmp_path, lake_dir):
