@@ -3,9 +3,9 @@
 import copy
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
-import jsonschema
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 CONFIG = Path(__file__).resolve().parents[2] / "cluster" / "aws.yaml"
