@@ -2,9 +2,9 @@
 #   docker build -t <registry>/smartray:0.1.0 . && docker push <registry>/smartray:0.1.0
 FROM rayproject/ray:2.60.0-py311
 
-# torch's CPU wheel first, so the package's range does not pull a CUDA build; GPU images
-# install the CUDA build of the same version here instead.
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# torch pinned first (PyPI's x86_64 wheel is the CUDA build the GPU workers need), so the
+# package's range resolves to it and nothing newer is pulled.
+RUN pip install --no-cache-dir torch==2.13.0
 
 WORKDIR /home/ray/smartray
 COPY --chown=ray:users pyproject.toml README.md ./
