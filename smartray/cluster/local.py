@@ -26,11 +26,9 @@ FORWARDED_ENV = (
 )
 
 
-def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The driver's forwarded settings plus `extra`, for `runtime_env.env_vars`."""
-    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    env.update(extra or {})
-    return env
+def worker_env() -> dict[str, str]:
+    """The driver's settings that workers need, for `runtime_env.env_vars` (no secrets)."""
+    return {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
