@@ -32,7 +32,7 @@ from smartray.sanitize.detect import load_detectors
 from smartray.sources import S3Settings, SourceReader, list_inputs
 from smartray.sources.base import Reader, SourceEntry
 from smartray.tables.catalog import ASSET_SOURCES, ASSETS, QUARANTINE, RUNS
-from smartray.tables.commit import commit_parts, commit_rows, ensure_table
+from smartray.tables.commit import commit_parts, commit_rows, ensure_table, existing_keys
 from smartray.tables.runs import Run
 from smartray.tables.storage import LakeLocation
 
@@ -110,7 +110,7 @@ def ingest(
     started = ensure_ray(ray_address) if todo else False
     if todo:
         _warm_up_workers()  # workers import while the driver reads the known ids
-    known = known_id_index(_read(tables["assets"], ["asset_id"]).column("asset_id"))
+    known = known_id_index(existing_keys(tables["assets"], ASSETS))
     log.info(
         "run %s: %d input(s) to read, %d unchanged since an earlier run",
         run.run_id,
