@@ -15,6 +15,9 @@ import jobs
 
 USAGE = "usage: smartray <job> [flags]   (smartray <job> --help for a job's flags)"
 
+# Commands that are not Ray jobs themselves (so they have no module in jobs/).
+COMMANDS = {"submit": "smartray.cluster.submit"}
+
 
 def job_names() -> list[str]:
     """The jobs there are, as CLI names (kebab-case)."""
@@ -30,13 +33,16 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     names = job_names()
     if not args or args[0] in ("-h", "--help"):
-        print(USAGE + "\n\njobs: " + ", ".join(names))
+        print(USAGE + "\n\njobs: " + ", ".join(names) + "\ncommands: " + ", ".join(COMMANDS))
         raise SystemExit(0 if args else 2)
     name, rest = args[0], args[1:]
-    if name not in names:
+    if name in COMMANDS:
+        module = importlib.import_module(COMMANDS[name])
+    elif name in names:
+        module = importlib.import_module(f"jobs.{name.replace('-', '_')}")
+    else:
         print(f"smartray: unknown job {name!r}; jobs: {', '.join(names)}", file=sys.stderr)
         raise SystemExit(2)
-    module = importlib.import_module(f"jobs.{name.replace('-', '_')}")
     code = 0
     try:
         module.main(rest)

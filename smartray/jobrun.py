@@ -85,6 +85,11 @@ def _pop_config(argv: list[str]) -> tuple[list[str], str | None]:
     return out, path
 
 
+def config_path(argv: list[str]) -> str | None:
+    """The `--config FILE` among job flags, if any."""
+    return _pop_config(argv)[1]
+
+
 def parse(settings_cls: type[S], argv: list[str] | None, prog: str) -> S:
     """Parses flags (and `--config FILE`) into settings; exits 2 on a usage error."""
     args, path = _pop_config(list(sys.argv[1:] if argv is None else argv))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -27,8 +28,28 @@ FORWARDED_ENV = (
 
 
 def worker_env() -> dict[str, str]:
-    """The driver's settings that workers need, for `runtime_env.env_vars` (no secrets)."""
-    return {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    """The driver's settings that workers need, for `runtime_env.env_vars` (no secrets).
+
+    In a driver started by Ray's Jobs API (`smartray submit`, a KubeRay RayJob) the keys
+    the job's own runtime_env already sets are left out: Ray refuses to merge the two
+    when they name the same variable, and the job's value is already this process's.
+    """
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    for key in _submitted_job_env():
+        env.pop(key, None)
+    return env
+
+
+def _submitted_job_env() -> dict[str, str]:
+    """The env_vars of the submitted job this driver runs in (Ray passes its config)."""
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return {}
+    try:
+        runtime_env = json.loads(raw).get("runtime_env") or {}
+        return dict(runtime_env.get("env_vars") or {})
+    except (ValueError, AttributeError):
+        return {}
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:

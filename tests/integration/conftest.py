@@ -39,8 +39,16 @@ def ray_session(s3_server):
 
 
 @pytest.fixture(autouse=True)
-def _integration(request, ray_session):
+def _integration(request):
     request.applymarker(pytest.mark.integration)
+    if request.node.get_closest_marker("own_cluster") is None:
+        request.getfixturevalue("ray_session")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that start a Ray cluster of their own run last: they shut the shared one
+    down first (two Rays on two cores would starve each other)."""
+    items.sort(key=lambda item: item.get_closest_marker("own_cluster") is not None)
 
 
 # What each input of the corpus must become: an asset or a quarantine reason.

@@ -14,3 +14,16 @@ def test_worker_env_forwards_endpoint_and_allocator_but_never_keys(monkeypatch):
     assert "AKIDNOTFORWORKERS" not in text
     assert "secret-not-for-workers" not in text
     assert "token-not-for-workers" not in text
+
+
+def test_in_a_submitted_job_the_jobs_own_env_vars_are_not_sent_again(monkeypatch):
+    """Ray refuses to start a driver whose ray.init env_vars repeat the job's."""
+    import json
+
+    monkeypatch.setenv("AWS_REGION", "eu-north-1")
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "100000000")
+    job = {"runtime_env": {"env_vars": {"AWS_REGION": "eu-north-1"}}, "metadata": {}}
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps(job))
+    env = worker_env()
+    assert "AWS_REGION" not in env
+    assert env["MALLOC_TOP_PAD_"] == "100000000"

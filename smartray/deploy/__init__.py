@@ -1,0 +1,1 @@
+"""Kubernetes deployment helpers: manifests checked against their CRDs before they ship."""
