@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 100000000
 export MALLOC_TRIM_THRESHOLD_ ?= 1000000000
 export MALLOC_TOP_PAD_ ?= 100000000
 
-.PHONY: install demo test test-unit lint clean
+.PHONY: install demo test test-unit lint check-k8s clean
 
 install: $(STAMP)
 
@@ -33,9 +33,13 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration"
 
 lint: $(STAMP)
-	$(BIN)/ruff check smartray jobs tests bench
-	$(BIN)/ruff format --check smartray jobs tests bench
+	$(BIN)/ruff check smartray jobs tests bench cluster
+	$(BIN)/ruff format --check smartray jobs tests bench cluster
 	$(BIN)/mypy
+
+# Render the Kubernetes overlays and check them against the KubeRay CRDs (docs/deploy.md).
+check-k8s: $(STAMP)
+	$(BIN)/python -m smartray.deploy.manifests k8s/overlays/cpu k8s/overlays/gpu
 
 clean:
 	rm -rf $(VENV) $(LAKE) demo-data .pytest_cache
