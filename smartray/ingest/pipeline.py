@@ -22,7 +22,7 @@ from deltalake import DeltaTable
 from ray.exceptions import OutOfMemoryError, WorkerCrashedError
 
 from smartray.cluster.local import ensure_ray
-from smartray.errors import SmartrayError
+from smartray.errors import SmartrayError, SourceError
 from smartray.ingest.config import IngestConfig
 from smartray.ingest.incremental import FINGERPRINT_COLUMNS, split_unchanged
 from smartray.ingest.ops import RESULT_SCHEMA, entries_to_rows, ingest_batch, known_id_index
@@ -205,6 +205,7 @@ def _process(
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     blocks = config.num_blocks or max(min(n, cpus), math.ceil(n / config.rows_per_block))
     remote_args: dict[str, Any] = {"max_retries": config.task_retries}
+    remote_args.update(_local_files_placement(entries))
     if config.sanitize.max_pixels != DEFAULT_MAX_PIXELS:
         env = {"OPENCV_IO_MAX_IMAGE_PIXELS": str(config.sanitize.max_pixels)}
         remote_args["runtime_env"] = {"env_vars": env}
@@ -242,6 +243,34 @@ def _process(
         isolated, crashes = _one_by_one(missing, batch_kwargs, remote_args)
         tables.extend(isolated)
     return (pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()), crashes
+
+
+def _local_files_placement(entries: list[SourceEntry]) -> dict[str, Any]:
+    """Ray task options that keep reads of local files on the node that has them.
+
+    Local paths name files on the driver's machine. On a cluster of several nodes the
+    tasks that read them are pinned to the driver's node; on one node nothing changes.
+
+    Raises:
+        SourceError: the driver's node has no CPUs for the tasks (a KubeRay head with
+            `num-cpus: "0"`, say): give the job entrypoint CPUs or use s3:// sources.
+    """
+    if all(e.uri.startswith("s3://") for e in entries):
+        return {}
+    nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+    if len(nodes) <= 1:
+        return {}
+    here = ray.get_runtime_context().get_node_id()
+    cpus = next((n.get("Resources", {}).get("CPU", 0) for n in nodes if n["NodeID"] == here), 0)
+    if cpus <= 0:
+        raise SourceError(
+            "local files are read on the driver's node, and it has no CPUs for tasks: "
+            "run the driver on a worker (`entrypointNumCpus: 1` in a RayJob, "
+            "`--entrypoint-num-cpus 1` with `ray job submit`) or ingest from s3://"
+        )
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=here, soft=False)}
 
 
 def _one_by_one(
