@@ -221,8 +221,8 @@ def stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`start`, `status` or `stop`; returns the exit code."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this script."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("action", choices=("start", "status", "stop"))
     parser.add_argument(
@@ -237,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temp-dir", default=None, help="Ray's temp dir (default: a new one)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for start")
     parser.add_argument("--grace", type=float, default=10.0, help="seconds before SIGKILL")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`start`, `status` or `stop`; returns the exit code."""
+    args = build_parser().parse_args(argv)
     return {"start": start, "status": status, "stop": stop}[args.action](args)
 
 

@@ -8,6 +8,7 @@ and stopped by its process ids.
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +37,8 @@ def head(action, state_dir, *extra, timeout=180):
 
 
 def submit(*args, env=None, timeout=300):
-    full_env = {**os.environ, **SECRETS, "AWS_REGION": "eu-north-1", **(env or {})}
-    full_env.pop("RAY_ADDRESS", None)
+    ambient = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    full_env = {**ambient, **SECRETS, "AWS_REGION": "eu-north-1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "smartray.cli", "submit", *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env,
@@ -54,7 +55,10 @@ def local_head(tmp_path_factory):
     started = head("start", state, "--num-cpus", "2")
     assert started.returncode == 0, started.stderr
     info = json.loads((state / "head.json").read_text())
-    yield {"state": state, **info}
+    # the line `start` prints for the user's shell (docs/deploy.md runs it)
+    export = next(x for x in started.stdout.splitlines() if x.strip().startswith("export "))
+    exports = dict(kv.split("=", 1) for kv in shlex.split(export)[1:])
+    yield {"state": state, "exports": exports, **info}
     stopped = head("stop", state)
     assert stopped.returncode == 0, stopped.stderr
     session = int(info["pid"])
@@ -84,10 +88,8 @@ def test_head_serves_the_jobs_api_on_loopback_only_with_the_token(local_head):
 def test_submit_ingest_runs_on_the_head_and_fills_the_lake(local_head, tmp_path):
     data = build_corpus(tmp_path / "demo-data")
     lake = tmp_path / "lake"
-    out = submit(
-        "ingest", str(data), "--lake", str(lake),
-        "--address", local_head["dashboard"], "--token-file", local_head["token_file"],
-    )  # fmt: skip
+    # as docs/deploy.md: the printed exports, then `smartray submit ingest DATA --lake LAKE`
+    out = submit("ingest", str(data), "--lake", str(lake), env=local_head["exports"])
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # the job's own output streamed back
     summary = re.search(r"listed (\d+), unchanged 0, ingested (\d+), duplicates (\d+), "
@@ -113,6 +115,14 @@ def test_submit_ingest_runs_on_the_head_and_fills_the_lake(local_head, tmp_path)
     assert info.runtime_env["env_vars"] == {"AWS_REGION": "eu-north-1"}
     assert info.entrypoint == f"python -m jobs.ingest {data} --lake {lake}"
     assert not any(v in json.dumps(info.runtime_env) for v in SECRETS.values())
+
+
+def test_exports_name_the_head_and_its_token(local_head):
+    assert local_head["exports"] == {
+        "RAY_ADDRESS": local_head["dashboard"],
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": local_head["token_file"],
+    }
 
 
 def test_the_jobs_exit_code_comes_back(local_head, tmp_path):

@@ -39,6 +39,7 @@ def test_head_runs_no_tasks_and_there_are_cpu_and_gpu_groups(config):
     assert types["gpu_workers"]["node_config"]["InstanceType"].startswith(("g", "p"))
     assert types["cpu_workers"]["max_workers"] > 0
     assert any("RAY_AUTH_MODE=token" in opt for opt in config["docker"]["run_options"])
+    assert config["file_mounts"] == {"~/.ray/auth_token": "~/.ray/auth_token"}
     assert all("--dashboard-host=127.0.0.1" in c for c in config["head_start_ray_commands"][1:])
 
 

@@ -107,6 +107,7 @@ def test_rayjobs_run_on_the_clusters_own_spec_and_clean_up(rendered):
             spec = rayjob["spec"]
             assert spec["rayClusterSpec"] == cluster
             assert spec["shutdownAfterJobFinishes"] is True
+            assert spec["suspend"] is True  # `kubectl apply -k` starts no job
             assert spec["ttlSecondsAfterFinished"] > 0
             assert spec["activeDeadlineSeconds"] > 0
             assert spec["backoffLimit"] >= 0
