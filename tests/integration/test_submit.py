@@ -29,6 +29,10 @@ SECRETS = {
 }
 
 
+# Where S3 is: this travels with a job.
+S3_PLACE = {"AWS_REGION": "eu-north-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:8333"}
+
+
 def head(action, state_dir, *extra, timeout=180):
     return subprocess.run(
         [sys.executable, str(HEAD_SCRIPT), action, "--state-dir", str(state_dir), *extra],
@@ -38,7 +42,7 @@ def head(action, state_dir, *extra, timeout=180):
 
 def submit(*args, env=None, timeout=300):
     ambient = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    full_env = {**ambient, **SECRETS, "AWS_REGION": "eu-north-1", **(env or {})}
+    full_env = {**ambient, **SECRETS, **S3_PLACE, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "smartray.cli", "submit", *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env,
@@ -107,12 +111,13 @@ def test_submit_ingest_runs_on_the_head_and_fills_the_lake(local_head, tmp_path)
     job_id = re.search(r"job (raysubmit_\w+) submitted", out.stderr).group(1)
     from ray.job_submission import JobSubmissionClient
 
-    os.environ["RAY_AUTH_TOKEN_PATH"] = local_head["token_file"]
-    try:
-        info = JobSubmissionClient(local_head["dashboard"]).get_job_info(job_id)
-    finally:
-        del os.environ["RAY_AUTH_TOKEN_PATH"]
-    assert info.runtime_env["env_vars"] == {"AWS_REGION": "eu-north-1"}
+    # this process's Ray already loaded a token (its own); send the head's explicitly
+    token = Path(local_head["token_file"]).read_text()
+    client = JobSubmissionClient(
+        local_head["dashboard"], headers={"Authorization": f"Bearer {token}"}
+    )
+    info = client.get_job_info(job_id)
+    assert info.runtime_env["env_vars"] == S3_PLACE
     assert info.entrypoint == f"python -m jobs.ingest {data} --lake {lake}"
     assert not any(v in json.dumps(info.runtime_env) for v in SECRETS.values())
 
