@@ -47,16 +47,18 @@ RAY_TEMP_DIR = "/tmp/ray"
 
 
 def crd_dir() -> Path | None:
-    """Where the KubeRay CRDs are; None if they are nowhere here.
+    """Where the KubeRay CRDs are; None if they are not there.
 
-    Looked for in env `SMARTRAY_K8S_CRDS`, `../shared/k8s-crds` beside the project, and
-    `k8s/crds/`.
+    Env `SMARTRAY_K8S_CRDS` names the folder; without it, `../shared/k8s-crds` beside the
+    project or `k8s/crds/` is used.
     """
-    candidates = [os.environ.get("SMARTRAY_K8S_CRDS"), ROOT.parent / "shared" / "k8s-crds",
-                  ROOT / "k8s" / "crds"]  # fmt: skip
+    chosen = os.environ.get("SMARTRAY_K8S_CRDS")
+    candidates = (
+        [Path(chosen)] if chosen else [ROOT.parent / "shared" / "k8s-crds", ROOT / "k8s" / "crds"]
+    )
     for c in candidates:
-        if c and Path(c).is_dir() and any(Path(c).glob("*.yaml")):
-            return Path(c)
+        if c.is_dir() and any(c.glob("*.yaml")):
+            return c
     return None
 
 

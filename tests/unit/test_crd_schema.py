@@ -1,9 +1,7 @@
 """smartray.deploy.crd: custom objects checked as the API server checks a CREATE."""
 
 import copy
-import os
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -11,10 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartray.deploy.crd import CRDSet, validate_against
-
-CRDS = Path(
-    os.environ.get("SMARTRAY_K8S_CRDS", Path(__file__).resolve().parents[3] / "shared" / "k8s-crds")
-)
+from smartray.deploy.manifests import crd_dir, load_crds, missing_crds_message
 
 
 def obj(properties, **extra):
@@ -484,9 +479,10 @@ def test_object_meta_accepts_the_usual_fields(widgets):
 
 @pytest.fixture(scope="module")
 def kuberay():
-    if not CRDS.is_dir():
-        pytest.skip(f"KubeRay CRDs not found at {CRDS}; set SMARTRAY_K8S_CRDS to their folder")
-    return CRDSet.load(CRDS)
+    folder = crd_dir()
+    if folder is None:
+        pytest.skip(missing_crds_message())
+    return load_crds(str(folder))
 
 
 def pod_template(name="ray-head"):

@@ -245,3 +245,12 @@ def test_the_check_command_says_where_to_get_missing_crds(tmp_path):
     )  # fmt: skip
     assert run.returncode == 2
     assert "github.com/ray-project/kuberay/tree/v1.7.0/ray-operator/config/crd/bases" in run.stderr
+
+
+def test_without_the_crds_the_tests_skip_and_say_where_to_get_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("SMARTRAY_K8S_CRDS", str(tmp_path / "none"))
+    assert crd_dir() is None
+    message = missing_crds_message()
+    assert "KubeRay v1.7.0 CRDs" in message
+    assert "github.com/ray-project/kuberay/tree/v1.7.0/ray-operator/config/crd/bases" in message
+    assert "SMARTRAY_K8S_CRDS" in message
