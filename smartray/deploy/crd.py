@@ -29,12 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import celpy
 import yaml
-from celpy.adapter import json_to_cel
-from celpy.evaluation import CELEvalError
 
-from smartray.deploy import names
+from smartray.deploy import cel, names
 from smartray.errors import ConfigError
 
 __all__ = ["CRDSet", "validate_against"]
@@ -61,7 +58,6 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str, "integer": int, "number": (int, float), "boolean": bool,
     "array": list, "object": dict,
 }  # fmt: skip
-_CEL_KEYS = ("rule", "messageExpression")
 _RULES_SKIPPED = "validation rules not checked: correct the errors above first"
 
 
@@ -91,8 +87,8 @@ class CRDSet:
                 if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                     versions.update(_served_versions(doc, file))
         for version in versions.values():  # compile CEL now, not in the first validate
-            for text in _cel_expressions(version.schema):
-                _compile_rule(text)
+            for text in cel.expressions(version.schema):
+                cel.compile_rule(text)
         return cls(versions)
 
     def schema_for(self, api_version: str, kind: str) -> dict[str, Any] | None:
@@ -494,105 +490,8 @@ class _Validator:
     # --- CEL ----------------------------------------------------------------------
 
     def run_rules(self, x: Any, rules: list[Mapping[str, Any]], path: str) -> None:
-        activation: dict[str, Any] | None = None
-        for spec in rules:
-            text = spec.get("rule")
-            if not isinstance(text, str):
-                continue
-            rule = _compile_rule(text)
-            where = _rule_path(path, spec.get("fieldPath"))
-            if rule.program is None:
-                self.error(where, f"rule {text!r} does not compile: {rule.problem}")
-                continue
-            if rule.transition:
-                continue  # reads oldSelf: the server evaluates it on updates only
-            if activation is None:
-                try:
-                    activation = {"self": json_to_cel(x)}
-                except Exception as e:  # a value YAML can hold but JSON cannot (bytes, sets)
-                    self.error(path, f"value cannot be given to CEL rules: {_brief(e)}")
-                    return
-            result, problem = _evaluate(rule.program, activation)
-            if problem:
-                self.error(where, f"rule {text!r} could not be evaluated: {problem}")
-            elif not isinstance(result, bool | celpy.celtypes.BoolType):
-                self.error(where, f"rule {text!r} did not evaluate to a bool: {result!r}")
-            elif not result:
-                self.error(where, _rule_message(spec, text, activation))
-
-
-@dataclass(frozen=True)
-class _Rule:
-    program: celpy.Runner | None
-    transition: bool
-    problem: str
-
-
-def _cel_expressions(schema: _Schema) -> list[str]:
-    """Lists the CEL rules and message expressions anywhere in `schema`."""
-    found: list[str] = []
-    stack: list[Any] = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for rule in node.get("x-kubernetes-validations") or ():
-                if isinstance(rule, dict):
-                    found += [v for k, v in rule.items() if k in _CEL_KEYS and isinstance(v, str)]
-            stack.extend(v for k, v in node.items() if k not in ("default", "enum", "example"))
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
-
-
-@functools.cache
-def _cel_env() -> celpy.Environment:
-    return celpy.Environment()
-
-
-@functools.cache
-def _compile_rule(text: str) -> _Rule:
-    """Compiles a CEL rule once; programs are reused across objects."""
-    env = _cel_env()
-    try:
-        ast = env.compile(text)
-        old_self = ast.scan_values(lambda v: getattr(v, "type", "") == "IDENT" and v == "oldSelf")
-        return _Rule(env.program(ast), any(True for _ in old_self), "")
-    except Exception as e:  # celpy raises parse errors of several kinds
-        return _Rule(None, False, _brief(e))
-
-
-def _evaluate(program: celpy.Runner, activation: dict[str, Any]) -> tuple[Any, str]:
-    try:
-        result = program.evaluate(activation)
-    except Exception as e:  # CELEvalError mostly, but celpy lets some TypeErrors through
-        return None, _brief(e)
-    if isinstance(result, CELEvalError):
-        return None, _brief(result)
-    return result, ""
-
-
-def _rule_message(spec: Mapping[str, Any], text: str, activation: dict[str, Any]) -> str:
-    expression = spec.get("messageExpression")
-    if isinstance(expression, str):
-        rule = _compile_rule(expression)
-        if rule.program is not None:
-            result, problem = _evaluate(rule.program, activation)
-            if not problem and isinstance(result, str) and result.strip():
-                return str(result)
-    message = spec.get("message")
-    return message if isinstance(message, str) and message else f"failed rule: {text}"
-
-
-def _rule_path(path: str, field_path: Any) -> str:
-    if not isinstance(field_path, str) or not field_path:
-        return path
-    return f"{path}{field_path}" if path else field_path.lstrip(".")
-
-
-def _brief(e: BaseException) -> str:
-    text = str(e.args[0]) if e.args else type(e).__name__
-    text = text.split(" (in activation", 1)[0]
-    return text if len(text) <= 200 else text[:197] + "..."
+        for where, message in cel.rule_errors(x, rules, path):
+            self.error(where, message)
 
 
 # --- helpers ------------------------------------------------------------------------
