@@ -1,0 +1,59 @@
+"""Small generated videos for tests and benchmarks (PyAV's wheel brings libx264)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import av
+import numpy as np
+
+from smartray.types import Image
+
+# Scene colours (BGR), each far from the one before it.
+PALETTE = np.array([(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255),
+                    (255, 0, 255)], dtype=np.float32)  # fmt: skip
+
+
+def scene_frames(seconds: float, fps: int, scene_s: float, width: int = 128, height: int = 96,
+                 seed: int = 0) -> Iterable[Image]:  # fmt: skip
+    """BGR frames: a new scene (colour and wave pattern) every `scene_s` seconds.
+
+    Each scene drifts slowly, so consecutive frames differ a little.
+    """
+    rng = np.random.default_rng(seed)
+    n, per_scene = round(seconds * fps), max(1, round(scene_s * fps))
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    colour = freq = np.zeros(3)
+    for i in range(n):
+        if i % per_scene == 0:
+            colour = PALETTE[(i // per_scene) % len(PALETTE)]
+            freq = rng.uniform(0.02, 0.15, 3)
+        phase = 0.02 * (i % per_scene)
+        waves = [0.5 + 0.5 * np.sin(freq[c] * x + freq[(c + 1) % 3] * y + phase) for c in range(3)]
+        image = np.stack([0.5 * colour[c] + 127 * waves[c] for c in range(3)], axis=-1)
+        yield np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_video(path: str | Path, frames: Iterable[Image], fps: int, codec: str = "libx264",
+                gop: int | None = None, options: dict[str, str] | None = None) -> Path:  # fmt: skip
+    """Encodes BGR frames into `path` (container from the extension)."""
+    path = Path(path)
+    with av.open(str(path), mode="w") as out:
+        stream: av.video.stream.VideoStream | None = None
+        for image in frames:
+            if stream is None:
+                added = out.add_stream(codec, rate=fps, options=options or {})
+                assert isinstance(added, av.video.stream.VideoStream), codec
+                stream = added
+                stream.height, stream.width = image.shape[:2]
+                stream.pix_fmt = "yuv420p"
+                if gop is not None:
+                    stream.codec_context.gop_size = gop
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        if stream is not None:
+            for packet in stream.encode():
+                out.mux(packet)
+    return path

@@ -1,0 +1,1 @@
+"""Video sources: probing, frame sampling and crash-isolated decoding with PyAV."""
