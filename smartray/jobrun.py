@@ -85,6 +85,24 @@ def _pop_config(argv: list[str]) -> tuple[list[str], str | None]:
     return out, path
 
 
+def job_settings(job: str) -> type[JobSettings]:
+    """The settings class of job module `jobs.<job>` (`job` kebab- or snake-case).
+
+    Raises:
+        ConfigError: the module defines no JobSettings class, or more than one.
+    """
+    import importlib
+
+    module = importlib.import_module("jobs." + job.replace("-", "_"))
+    found = [
+        v for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, JobSettings) and v.__module__ == module.__name__
+    ]  # fmt: skip
+    if len(found) != 1:
+        raise ConfigError(f"jobs.{job} must define one JobSettings class, not {len(found)}")
+    return found[0]
+
+
 def config_path(argv: list[str]) -> str | None:
     """The `--config FILE` among job flags, if any."""
     return _pop_config(argv)[1]

@@ -191,27 +191,22 @@ def check_job_args(submission: Submission) -> None:
     A `--config FILE` that exists only on the cluster (a mounted ConfigMap, say) cannot
     be read here; the job's flags are then checked on the cluster instead.
     """
-    import importlib
     import io
     from contextlib import redirect_stdout
 
-    from smartray.jobrun import JobSettings, config_path, parse
+    from smartray.jobrun import config_path, job_settings, parse
 
     config = config_path(list(submission.job_args))
     if config is not None and not Path(config).is_file():
         log.info("--config %s is not here; the job checks its flags on the cluster", config)
         return
-    module = importlib.import_module(submission.module)
-    settings = [
-        v for v in vars(module).values()
-        if isinstance(v, type) and issubclass(v, JobSettings) and v is not JobSettings
-        and v.__module__ == module.__name__
-    ]  # fmt: skip
-    if len(settings) != 1:
-        return
     try:
         with redirect_stdout(io.StringIO()):  # `--help` prints the job's help here
-            parse(settings[0], list(submission.job_args), f"smartray {submission.job}")
+            parse(
+                job_settings(submission.job),
+                list(submission.job_args),
+                f"smartray {submission.job}",
+            )
     except SystemExit as e:
         if e.code not in (0, None):
             raise SubmitUsageError(f"the flags of {submission.job!r} are not valid") from None

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartray.deploy.crd import CRDSet, validate_against
-from smartray.deploy.manifests import crd_dir, load_crds, missing_crds_message
 
 
 def obj(properties, **extra):
@@ -477,12 +476,9 @@ def test_object_meta_accepts_the_usual_fields(widgets):
 # --- the real KubeRay CRDs ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def kuberay():
-    folder = crd_dir()
-    if folder is None:
-        pytest.skip(missing_crds_message())
-    return load_crds(str(folder))
+@pytest.fixture
+def kuberay(kuberay_crds):
+    return kuberay_crds
 
 
 def pod_template(name="ray-head"):

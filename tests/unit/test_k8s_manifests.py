@@ -6,7 +6,6 @@ when the CRD folder is absent) and the operator's rules; core objects through
 """
 
 import copy
-import importlib
 import os
 import shlex
 import subprocess
@@ -19,12 +18,11 @@ from smartray.cli import job_names
 from smartray.deploy.manifests import (
     check,
     crd_dir,
-    load_crds,
     missing_crds_message,
     object_name,
     render,
 )
-from smartray.jobrun import JobSettings, parse
+from smartray.jobrun import job_settings, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("cpu", "gpu")
@@ -35,12 +33,9 @@ def rendered():
     return {name: render(ROOT / "k8s" / "overlays" / name) for name in OVERLAYS}
 
 
-@pytest.fixture(scope="module")
-def crds():
-    folder = crd_dir()
-    if folder is None:
-        pytest.skip(missing_crds_message())
-    return load_crds(str(folder))
+@pytest.fixture
+def crds(kuberay_crds):
+    return kuberay_crds
 
 
 def by_kind(objects, kind):
@@ -86,7 +81,6 @@ def test_rayjob_entrypoints_take_the_clis_flags_and_their_configmap(rendered, tm
     config = the(objects, "ConfigMap", "smartray-jobs")["data"]
     for rayjob in by_kind(objects, "RayJob"):
         argv = shlex.split(rayjob["spec"]["entrypoint"])
-        module = importlib.import_module(argv[2])
         args = []
         for arg in argv[3:]:  # the mounted ConfigMap, as the head pod sees it
             if arg.startswith("/etc/smartray/"):
@@ -94,9 +88,9 @@ def test_rayjob_entrypoints_take_the_clis_flags_and_their_configmap(rendered, tm
                 local.write_text(config[Path(arg).name])
                 arg = str(local)
             args.append(arg)
-        settings = [v for v in vars(module).values() if isinstance(v, type)
-                    and issubclass(v, JobSettings) and v.__module__ == module.__name__]  # fmt: skip
-        cfg = parse(settings[0], args, argv[2])  # exits 2 on any flag the job does not take
+        cfg = parse(
+            job_settings(argv[2].removeprefix("jobs.")), args, argv[2]
+        )  # exits 2 on any flag the job does not take
         assert cfg.lake.startswith("s3://"), argv
 
 
