@@ -1,4 +1,9 @@
-"""Ingest images into the `assets` table: `smartray ingest SOURCE... [--lake URI]`."""
+"""Ingest images and videos: `smartray ingest SOURCE... [--lake URI] [video flags]`.
+
+Images become `assets` rows; each video a `videos` row, and the frames sampled from it
+`assets` rows (`media_type = frame`). Video sampling flags combine; with none, keyframes
+plus scene changes are kept, at most one frame per second and 300 per video.
+"""
 
 import gc
 
@@ -10,6 +15,8 @@ from smartray.jobrun import JobSettings, run_job
 from smartray.sanitize import SanitizeConfig
 from smartray.sanitize.config import DEFAULT_MAX_BYTES
 from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
+from smartray.video.ops import DEFAULT_MAX_VIDEO_BYTES, VideoSettings
+from smartray.video.sampling import SamplingConfig
 
 
 class IngestJob(JobSettings):
@@ -26,6 +33,14 @@ class IngestJob(JobSettings):
         True, description="skip inputs seen unchanged before (--no-incremental reads all)"
     )
     ray_address: str | None = Field(None, description="Ray cluster to join (default: local)")
+    fps: float | None = Field(None, gt=0, description="videos: keep frames at this rate")
+    keyframes: bool = Field(False, description="videos: keep keyframes (intra frames)")
+    scenes: bool = Field(False, description="videos: keep frames where the scene changes")
+    scene_threshold: float = Field(0.15, gt=0, le=1, description="videos: scene change, 0-1")
+    min_gap_s: float = Field(1.0, ge=0, description="videos: seconds between kept frames")
+    max_frames_per_video: int = Field(300, ge=1, description="videos: frames kept at most")
+    max_video_bytes: int = Field(DEFAULT_MAX_VIDEO_BYTES, gt=0, description="videos: byte cap")
+    video_timeout_s: float = Field(1800.0, gt=0, description="videos: decode time limit")
 
 
 def run(cfg: IngestJob) -> str:
@@ -41,6 +56,18 @@ def run(cfg: IngestJob) -> str:
                 max_pixels=cfg.max_pixels,
                 blur=cfg.blur,
                 detectors=tuple(cfg.detectors),
+            ),
+            video=VideoSettings(
+                sampling=SamplingConfig(
+                    fps=cfg.fps,
+                    keyframes=cfg.keyframes,
+                    scenes=cfg.scenes,
+                    scene_threshold=cfg.scene_threshold,
+                    min_gap_s=cfg.min_gap_s,
+                    max_frames=cfg.max_frames_per_video,
+                ),
+                max_bytes=cfg.max_video_bytes,
+                timeout_s=cfg.video_timeout_s,
             ),
         ),
         ray_address=cfg.ray_address,

@@ -24,6 +24,8 @@ class Reason(StrEnum):
     OUTSIDE_ROOT = "outside_root"  # a symlink that leaves the source root
     WORKER_CRASH = "worker_crash"  # its worker died every time it was tried
     INTERNAL_ERROR = "internal_error"  # an unexpected error while processing it (retried)
+    DECODER_CRASH = "decoder_crash"  # the video decoder's process died on it
+    DECODE_TIMEOUT = "decode_timeout"  # decoding the video ran past its time limit
 
 
 class RejectedInput(Exception):

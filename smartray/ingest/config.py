@@ -3,6 +3,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from smartray.sanitize.config import SanitizeConfig
+from smartray.video.ops import VideoSettings
 
 
 class IngestConfig(BaseModel):
@@ -16,6 +17,7 @@ class IngestConfig(BaseModel):
         num_blocks: Fixed number of Ray tasks instead (None: from rows_per_block).
         incremental: Skip inputs an earlier run saw unchanged, without reading them.
         task_retries: Times Ray retries a task whose worker died.
+        video: How videos are read and sampled.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -27,3 +29,4 @@ class IngestConfig(BaseModel):
     num_blocks: int | None = Field(None, ge=1)
     incremental: bool = True
     task_retries: int = Field(2, ge=0)
+    video: VideoSettings = VideoSettings()

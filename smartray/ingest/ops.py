@@ -51,6 +51,9 @@ RESULT_SCHEMA = pa.schema(
         pa.field("part_size", pa.int64()),
         pa.field("part_rows", pa.int64()),
         pa.field("part_stats", pa.string()),
+        # videos only: new frame rows in the part, and the `videos` row of a new video
+        pa.field("frames", pa.int64()),
+        pa.field("video_row", pa.string()),
     ]
 )
 
@@ -105,7 +108,7 @@ def ingest_batch(
         out = {**row, "asset_id": None, "status": REJECTED, "reason": None, "detail": None}
         results.append(out)
         try:
-            data = _read(
+            data = read_input(
                 SourceEntry(**{**row, "root": row["root"] or ""}), reader, config.max_bytes
             )
             out["asset_id"] = asset_id = sha256_hex(data)
@@ -134,7 +137,8 @@ def ingest_batch(
     return pa.Table.from_pylist(results, schema=RESULT_SCHEMA)
 
 
-def _read(entry: SourceEntry, reader: Reader, max_bytes: int) -> bytes:
+def read_input(entry: SourceEntry, reader: Reader, max_bytes: int) -> bytes:
+    """An input's bytes; `empty` or `too_large` (unread if the listing says so) refused."""
     if entry.size == 0:
         raise RejectedInput(Reason.EMPTY, "zero bytes")
     if entry.size > max_bytes:

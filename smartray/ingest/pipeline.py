@@ -13,6 +13,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,16 +26,23 @@ from smartray.cluster.local import ensure_ray
 from smartray.errors import SmartrayError, SourceError
 from smartray.ingest.config import IngestConfig
 from smartray.ingest.incremental import FINGERPRINT_COLUMNS, split_unchanged
-from smartray.ingest.ops import RESULT_SCHEMA, entries_to_rows, ingest_batch, known_id_index
+from smartray.ingest.ops import (
+    INPUT_SCHEMA,
+    RESULT_SCHEMA,
+    entries_to_rows,
+    ingest_batch,
+    known_id_index,
+)
 from smartray.ingest.reconcile import reconcile
 from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
 from smartray.sanitize.detect import load_detectors
 from smartray.sources import S3Settings, SourceReader, list_inputs
 from smartray.sources.base import Reader, SourceEntry
-from smartray.tables.catalog import ASSET_SOURCES, ASSETS, QUARANTINE, RUNS
+from smartray.tables.catalog import ASSET_SOURCES, ASSETS, QUARANTINE, RUNS, VIDEOS
 from smartray.tables.commit import commit_parts, commit_rows, ensure_table, existing_keys
 from smartray.tables.runs import Run
 from smartray.tables.storage import LakeLocation
+from smartray.video.ops import ingest_video_batch, is_video
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +63,23 @@ class IngestSummary:
         """listed, ingested, duplicates, quarantined, and table versions."""
         c = self.counts
         versions = ", ".join(f"{k} v{v}" for k, v in sorted(self.versions.items()))
+        videos = f"; videos {c['videos']} ({c['frames']} new frames)" if c.get("videos") else ""
         return (
             f"ingest {self.run_id}: listed {c['listed']}, unchanged {c['unchanged']}, "
             f"ingested {c['ingested']}, "
             f"duplicates {c['duplicates']}, quarantined {c['quarantined']} "
-            f"({c['quarantine_new']} new rows); tables: {versions}"
+            f"({c['quarantine_new']} new rows){videos}; tables: {versions}"
         )
 
 
 def ingest(
     config: IngestConfig, *, reader: Reader | None = None, ray_address: str | None = None
 ) -> IngestSummary:
-    """Ingests images from local folders and `s3://` prefixes into the lake, exactly once.
+    """Ingests images and videos from local folders and `s3://` prefixes, exactly once.
+
+    Images become assets; each video becomes a `videos` row and its sampled frames
+    assets. Incremental runs skip unchanged images unread; videos are decoded again
+    (other sampling flags may choose other frames), and add only frames not yet there.
 
     Args:
         config: Sources, lake and settings.
@@ -97,20 +110,25 @@ def ingest(
     )
     tables = {
         spec.name: ensure_table(location, spec)
-        for spec in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS)
+        for spec in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS, VIDEOS)
     }
-    run.input_versions = {n: tables[n].version() for n in ("assets", "asset_sources", "quarantine")}
-    todo, unchanged = listing.entries, list[SourceEntry]()
+    run.input_versions = {
+        n: tables[n].version() for n in ("assets", "asset_sources", "quarantine", "videos")
+    }
+    videos = [e for e in listing.entries if is_video(e.uri)]
+    todo = [e for e in listing.entries if not is_video(e.uri)]
+    unchanged = list[SourceEntry]()
     if config.incremental:
         todo, unchanged = split_unchanged(
-            listing.entries,
+            todo,
             _read(tables["asset_sources"], FINGERPRINT_COLUMNS),
             _read(tables["quarantine"], [*FINGERPRINT_COLUMNS, "reason"]),
         )
-    started = ensure_ray(ray_address) if todo else False
-    if todo:
+    started = ensure_ray(ray_address) if todo or videos else False
+    if todo or videos:
         _warm_up_workers()  # workers import while the driver reads the known ids
     known = known_id_index(existing_keys(tables["assets"], ASSETS))
+    known_videos = known_id_index(existing_keys(tables["videos"], VIDEOS))
     log.info(
         "run %s: %d input(s) to read, %d unchanged since an earlier run",
         run.run_id,
@@ -120,16 +138,27 @@ def ingest(
     t_prepare = lap()
     results, crashes = RESULT_SCHEMA.empty_table(), dict[str, str]()
     try:
+        common = {
+            "config": config.sanitize,
+            "location": location,
+            "run_id": run.run_id,
+            # In the object store once; every task maps the same bytes (zero-copy).
+            "known_ref": ray.put(known) if todo or videos else None,
+            "reader": reader or SourceReader(s3),
+        }
+        outputs = []
         if todo:
-            batch_kwargs = {
-                "config": config.sanitize,
-                "location": location,
-                "run_id": run.run_id,
-                # In the object store once; every task maps the same bytes (zero-copy).
-                "known_ref": ray.put(known),
-                "reader": reader or SourceReader(s3),
+            outputs.append(_process(todo, config, common, _ingest_batch, config.rows_per_block))
+        if videos:  # one video per task: each is a long job of its own
+            video_kwargs = {
+                **common,
+                "video": config.video,
+                "known_videos_ref": ray.put(known_videos),
             }
-            results, crashes = _process(todo, config, batch_kwargs)
+            outputs.append(_process(videos, config, video_kwargs, _ingest_video_batch, 1))
+        if outputs:
+            results = pa.concat_tables([r for r, _ in outputs])
+            crashes = {k: v for _, c in outputs for k, v in c.items()}
     finally:
         if started:
             ray.shutdown()
@@ -143,16 +172,25 @@ def ingest(
     )
     meta = run.commit_metadata()
     a = run.output(commit_parts(location, ASSETS, rec.parts, app_id=run.run_id, metadata=meta))
+    f = run.output(
+        commit_parts(
+            location, ASSETS, rec.frame_parts, app_id=run.run_id, metadata=meta, txn_version=2
+        )
+    )
+    run.output(commit_rows(location, VIDEOS, rec.videos, app_id=run.run_id, metadata=meta))
     run.output(commit_rows(location, ASSET_SOURCES, rec.sources, app_id=run.run_id, metadata=meta))
     q = run.output(
         commit_rows(location, QUARANTINE, rec.quarantine, app_id=run.run_id, metadata=meta)
     )
-    ok_inputs = rec.counts["candidates"] + rec.counts["known"]
+    ok_inputs = rec.counts["candidates"] + rec.counts["known"] + rec.counts["videos"]
+    ingested = a.rows_written + rec.counts["videos_new"]
     run.counts = {
         "listed": rec.counts["listed"],
         "unchanged": rec.counts["unchanged"],
-        "ingested": a.rows_written,
-        "duplicates": ok_inputs - a.rows_written,
+        "ingested": ingested,  # inputs that added to the lake (images, videos)
+        "duplicates": ok_inputs - ingested,
+        "videos": rec.counts["videos"],
+        "frames": f.rows_written,
         "quarantined": rec.counts["quarantined"],
         "quarantine_new": q.rows_written,
         "worker_crash": rec.counts["worker_crash"],
@@ -192,9 +230,13 @@ def _read(dt: DeltaTable, columns: list[str]) -> pa.Table:
 
 
 def _process(
-    entries: list[SourceEntry], config: IngestConfig, batch_kwargs: dict[str, Any]
+    entries: list[SourceEntry],
+    config: IngestConfig,
+    batch_kwargs: dict[str, Any],
+    fn: Callable[..., pa.Table],
+    rows_per_block: int,
 ) -> tuple[pa.Table, dict[str, str]]:
-    """Runs `ingest_batch` over `entries` on Ray; returns result rows and crash details.
+    """Runs the batch function `fn` over `entries` on Ray; returns results and crashes.
 
     A task whose worker dies is retried `config.task_retries` times by Ray. A block that
     still fails is dropped by Ray Data (instead of failing the run), and its inputs are
@@ -203,7 +245,7 @@ def _process(
     """
     n = len(entries)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
-    blocks = config.num_blocks or max(min(n, cpus), math.ceil(n / config.rows_per_block))
+    blocks = config.num_blocks or max(min(n, cpus), math.ceil(n / rows_per_block))
     remote_args: dict[str, Any] = {"max_retries": config.task_retries}
     remote_args.update(_local_files_placement(entries))
     if config.sanitize.max_pixels != DEFAULT_MAX_PIXELS:
@@ -222,7 +264,7 @@ def _process(
             # to retry a dead worker's task forever: a poisonous input would never end.
             warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
             results = items.map_batches(
-                _ingest_batch,  # type: ignore[arg-type]
+                fn,
                 batch_size=None,
                 batch_format="pyarrow",
                 zero_copy_batch=True,
@@ -240,7 +282,7 @@ def _process(
     crashes: dict[str, str] = {}
     if missing:
         log.warning("%d input(s) were in failed tasks; trying each on its own", len(missing))
-        isolated, crashes = _one_by_one(missing, batch_kwargs, remote_args)
+        isolated, crashes = _one_by_one(missing, fn, batch_kwargs, remote_args)
         tables.extend(isolated)
     return (pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()), crashes
 
@@ -274,7 +316,10 @@ def _local_files_placement(entries: list[SourceEntry]) -> dict[str, Any]:
 
 
 def _one_by_one(
-    entries: list[SourceEntry], batch_kwargs: dict[str, Any], remote_args: dict[str, Any]
+    entries: list[SourceEntry],
+    fn: Callable[..., pa.Table],
+    batch_kwargs: dict[str, Any],
+    remote_args: dict[str, Any],
 ) -> tuple[list[pa.Table], dict[str, str]]:
     """Runs each entry in its own Ray task; returns results and what killed the others.
 
@@ -284,7 +329,7 @@ def _one_by_one(
     """
     task = ray.remote(**remote_args)(_ingest_one)
     kwargs_ref = ray.put(batch_kwargs)
-    refs = {e.uri: task.remote(entries_to_rows([e]), kwargs_ref) for e in entries}
+    refs = {e.uri: task.remote(fn, entries_to_rows([e]), kwargs_ref) for e in entries}
     tables: list[pa.Table] = []
     crashes: dict[str, str] = {}
     for uri, ref in refs.items():
@@ -303,5 +348,17 @@ def _ingest_batch(batch: pa.Table, *, known_ref: ray.ObjectRef[Any], **kwargs: A
     return ingest_batch(batch, known_ids=ray.get(known_ref), **kwargs)
 
 
-def _ingest_one(rows: list[dict[str, Any]], batch_kwargs: dict[str, Any]) -> pa.Table:
-    return _ingest_batch(pa.Table.from_pylist(rows), **batch_kwargs)
+def _ingest_video_batch(
+    batch: pa.Table, *, known_ref: ray.ObjectRef[Any], known_videos_ref: ray.ObjectRef[Any],
+    **kwargs: Any,
+) -> pa.Table:  # fmt: skip
+    """`ingest_video_batch` with the known asset and video ids from the object store."""
+    return ingest_video_batch(
+        batch, known_ids=ray.get(known_ref), known_videos=ray.get(known_videos_ref), **kwargs
+    )
+
+
+def _ingest_one(
+    fn: Callable[..., pa.Table], rows: list[dict[str, Any]], batch_kwargs: dict[str, Any]
+) -> pa.Table:
+    return fn(pa.Table.from_pylist(rows, schema=INPUT_SCHEMA), **batch_kwargs)

@@ -3,13 +3,15 @@
 An input is a new asset, a duplicate of an asset (new or already present), unchanged
 since an earlier run (skipped unread), or a `quarantine` row. An input no worker
 reported on (its worker kept dying) is quarantined as `worker_crash`, so nothing silently
-disappears.
+disappears. A video input is new (it added frames, or its `videos` row), known (nothing
+new was chosen from it), or a `quarantine` row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,7 @@ import pyarrow as pa
 
 from smartray.ingest.ops import KNOWN, NEW, REJECTED, RESULT_SCHEMA
 from smartray.sources.base import Listing, SourceEntry
-from smartray.tables.catalog import ASSET_SOURCES, QUARANTINE
+from smartray.tables.catalog import ASSET_SOURCES, QUARANTINE, VIDEOS
 from smartray.tables.parts import PartFile
 from smartray.types import Reason
 
@@ -27,7 +29,9 @@ from smartray.types import Reason
 class Reconciled:
     """What the driver commits, and the counts for the summary."""
 
-    parts: list[PartFile]
+    parts: list[PartFile]  # new image assets
+    frame_parts: list[PartFile]  # new video frames (assets too)
+    videos: pa.Table  # new `videos` rows
     sources: pa.Table
     quarantine: pa.Table
     counts: dict[str, int] = field(default_factory=dict)
@@ -97,7 +101,10 @@ def reconcile(
         refuse(rej.uri, str(rej.reason), rej.detail, None, None)
     sources: list[dict[str, Any]] = []
     parts: dict[str, PartFile] = {}
-    new = known = crashed = skipped = 0
+    new = known = crashed = skipped = video_inputs = 0
+    frame_parts: dict[str, PartFile] = {}
+    videos: dict[str, dict[str, Any]] = {}
+    new_videos: set[str] = set()
     for entry in listing.entries:
         if entry.uri in unchanged:
             skipped += 1
@@ -111,13 +118,22 @@ def reconcile(
         if row["status"] == REJECTED:
             refuse(entry.uri, row["reason"], row["detail"] or "", entry, row["asset_id"])
             continue
+        is_video = row["frames"] is not None
+        if is_video:
+            video_inputs += 1
+            if row["video_row"] is not None:
+                videos.setdefault(row["asset_id"], json.loads(row["video_row"]))
         if row["status"] == NEW:
-            new += 1
-            if row["part_path"] not in parts:
-                parts[row["part_path"]] = PartFile(
+            if is_video:
+                new_videos.add(row["asset_id"])
+            else:
+                new += 1
+            target = frame_parts if is_video else parts
+            if row["part_path"] is not None and row["part_path"] not in target:
+                target[row["part_path"]] = PartFile(
                     row["part_path"], row["part_size"], row["part_rows"], row["part_stats"]
                 )
-        elif row["status"] == KNOWN:
+        elif row["status"] == KNOWN and not is_video:
             known += 1
         sources.append(
             {
@@ -135,11 +151,15 @@ def reconcile(
         "unchanged": skipped,
         "candidates": new,
         "known": known,
+        "videos": video_inputs,  # video inputs decoded (new or not)
+        "videos_new": len(new_videos),  # distinct videos that added frames or their row
         "quarantined": len(quarantine),
         "worker_crash": crashed,
     }
     return Reconciled(
         parts=list(parts.values()),
+        frame_parts=list(frame_parts.values()),
+        videos=VIDEOS.cast([{**v, "ingested_at": now} for v in videos.values()]),
         sources=ASSET_SOURCES.cast(sources),
         quarantine=QUARANTINE.cast(quarantine),
         counts=counts,

@@ -220,6 +220,22 @@ def sanitize_image(data: bytes, *, config: SanitizeConfig, name: str = "") -> di
     """
     info = probe(data, max_pixels=config.max_pixels, name=name)
     img = orient(decode(data, info), info.orientation)
+    return {
+        "media_type": "image",
+        "source_format": info.format,
+        "source_bytes": len(data),
+        "orientation": info.orientation,
+        "captured_at": info.captured_at,
+        **sanitize_pixels(img, config=config, lossless=info.format in LOSSLESS_FORMATS),
+    }
+
+
+def sanitize_pixels(img: Image, *, config: SanitizeConfig, lossless: bool) -> dict[str, Any]:
+    """Metrics and hashes of upright pixels, then the blur, re-encoding and thumbnail.
+
+    What images and video frames share. Returns the `assets` columns `format`,
+    `stored_bytes`, `blurred_regions`, `data`, `thumbnail` and the quality metrics.
+    """
     # One reduced copy serves detection, hashes, the grayscale test and the thumbnail.
     small, scale = shrink(img, config.detect_max_side)
     gray = to_gray(img)
@@ -232,18 +248,11 @@ def sanitize_image(data: bytes, *, config: SanitizeConfig, name: str = "") -> di
             img = blur_regions(img.copy(), boxes)
             small, _ = shrink(img, config.detect_max_side)
         regions = len(boxes)
-    encoded, fmt = encode(
-        img, lossless=info.format in LOSSLESS_FORMATS, jpeg_quality=config.jpeg_quality
-    )
+    encoded, fmt = encode(img, lossless=lossless, jpeg_quality=config.jpeg_quality)
     return {
-        "media_type": "image",
         "format": fmt,
-        "source_format": info.format,
         **metrics,
-        "source_bytes": len(data),
         "stored_bytes": len(encoded),
-        "orientation": info.orientation,
-        "captured_at": info.captured_at,
         "blurred_regions": regions,
         "data": encoded,
         "thumbnail": thumbnail(small, side=config.thumbnail_side),

@@ -13,20 +13,22 @@ def _f(name: str, type_: pa.DataType, nullable: bool = False) -> pa.Field:
 
 ASSETS = TableSpec(
     name="assets",
-    description="sanitized images: re-encoded bytes, thumbnail, intrinsic metrics and hashes",
+    description="sanitized images and video frames: re-encoded bytes, thumbnail, intrinsic "
+    "metrics and hashes",
     key=("asset_id",),
     heavy_columns=("data", "thumbnail"),
     schema=pa.schema(
         [
-            _f("asset_id", pa.string()),  # lowercase hex sha256 of the source bytes
-            _f("media_type", pa.string()),  # "image"
+            # lowercase hex sha256 of the source bytes; a frame: of "{video_id}:{frame_index}"
+            _f("asset_id", pa.string()),
+            _f("media_type", pa.string()),  # "image" or "frame"
             _f("format", pa.string()),  # stored encoding: "jpeg" or "png"
-            _f("source_format", pa.string()),  # what the source was: jpeg, png, gif, ...
+            _f("source_format", pa.string()),  # jpeg, png, gif, ...; a frame: the codec
             _f("width", pa.int32()),
             _f("height", pa.int32()),
             _f("channels", pa.int8()),  # 1 gray, 3 colour, 4 colour with alpha
             _f("aspect", pa.float32()),  # width / height
-            _f("source_bytes", pa.int64()),
+            _f("source_bytes", pa.int64()),  # a frame: its video file's size
             _f("stored_bytes", pa.int64()),
             _f("orientation", pa.int8()),  # EXIF orientation that was applied (1 = none)
             _f("captured_at", pa.timestamp("us"), nullable=True),  # EXIF DateTimeOriginal
@@ -41,14 +43,39 @@ ASSETS = TableSpec(
             _f("thumbnail", pa.binary()),  # JPEG, longest side 128 px
             _f("run_id", pa.string()),
             _f("ingested_at", _UTC),
+            # frames only (added after the first release: nullable, at the end)
+            _f("video_id", pa.string(), nullable=True),
+            _f("frame_index", pa.int64(), nullable=True),  # the frame's time x average fps
+            _f("timestamp_ms", pa.int64(), nullable=True),  # from the video's start
+        ]
+    ),
+)
+
+VIDEOS = TableSpec(
+    name="videos",
+    description="decodable videos: stream facts (their sampled frames are assets)",
+    key=("video_id",),
+    schema=pa.schema(
+        [
+            _f("video_id", pa.string()),  # lowercase hex sha256 of the video file
+            _f("container", pa.string()),  # as FFmpeg names it: mov,mp4,..., avi, matroska
+            _f("codec", pa.string()),  # h264, hevc, mpeg4, vp9, ...
+            _f("width", pa.int32()),
+            _f("height", pa.int32()),
+            _f("fps", pa.float64()),  # average frame rate
+            _f("duration_s", pa.float64()),
+            _f("frame_count", pa.int64()),  # as the container declares it
+            _f("source_bytes", pa.int64()),
+            _f("run_id", pa.string()),
+            _f("ingested_at", _UTC),
         ]
     ),
 )
 
 ASSET_SOURCES = TableSpec(
     name="asset_sources",
-    description="every (asset, source URI, size, mtime or ETag) seen: one row per version "
-    "of a source, so the same bytes at two paths are two rows",
+    description="every (asset or video, source URI, size, mtime or ETag) seen: one row per "
+    "version of a source, so the same bytes at two paths are two rows",
     key=("asset_id", "source_uri", "size", "mtime", "etag"),
     schema=pa.schema(
         [
@@ -105,7 +132,9 @@ RUNS = TableSpec(
     ),
 )
 
-ALL_TABLES: dict[str, TableSpec] = {s.name: s for s in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS)}
+ALL_TABLES: dict[str, TableSpec] = {
+    s.name: s for s in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS, VIDEOS)
+}
 
 
 def spec_for(name: str) -> TableSpec:

@@ -26,7 +26,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
-from smartray.errors import CommitError
+from smartray.errors import CommitError, SchemaMismatchError
 from smartray.tables.parts import PartFile, write_parquet
 from smartray.tables.spec import TableSpec, check_stored_schema
 from smartray.tables.storage import LakeLocation
@@ -70,12 +70,20 @@ def open_table(location: LakeLocation, spec: TableSpec, version: int | None = No
 
 
 def ensure_table(location: LakeLocation, spec: TableSpec) -> DeltaTable:
-    """Opens the table, creating it empty (version 0) if it does not exist yet."""
+    """Opens the table, creating it empty (version 0) if it does not exist yet.
+
+    A table written before the spec gained nullable columns gets them added (a
+    metadata-only commit; old rows read them as null).
+    """
     for attempt in range(MAX_ATTEMPTS):
         try:
             return open_table(location, spec)
         except TableNotFoundError:
             pass
+        except SchemaMismatchError:
+            if not _add_new_columns(location, spec):
+                raise
+            continue
         try:
             return DeltaTable.create(
                 location.table_uri(spec.name),
@@ -89,6 +97,26 @@ def ensure_table(location: LakeLocation, spec: TableSpec) -> DeltaTable:
         except CommitFailedError:  # another job created it at the same moment
             _sleep(attempt)
     raise CommitError(f"table {spec.name!r} at {location.root!r}: could not be created")
+
+
+def _add_new_columns(location: LakeLocation, spec: TableSpec) -> bool:
+    """Adds the spec's nullable columns the stored table lacks.
+
+    Returns False if that is not all that differs (the mismatch is then an error).
+    """
+    from deltalake import Field as DeltaField
+
+    dt = DeltaTable(location.table_uri(spec.name), storage_options=location.storage_options or None)
+    stored = set(pa.schema(dt.schema().to_arrow()).names)
+    missing = [f for f in spec.schema if f.name not in stored]
+    if not missing or any(not f.nullable for f in missing):
+        return False
+    try:
+        dt.alter.add_columns([DeltaField.from_arrow(f) for f in missing])
+    except CommitFailedError:
+        return True  # another job added them first: open again
+    log.info("table %s: added columns %s", spec.name, ", ".join(f.name for f in missing))
+    return True
 
 
 def existing_keys(dt: DeltaTable, spec: TableSpec) -> pa.Array:

@@ -36,10 +36,11 @@ def scene_frames(seconds: float, fps: int, scene_s: float, width: int = 128, hei
 
 
 def write_video(path: str | Path, frames: Iterable[Image], fps: int, codec: str = "libx264",
-                gop: int | None = None, options: dict[str, str] | None = None) -> Path:  # fmt: skip
+                gop: int | None = None, options: dict[str, str] | None = None,
+                container_options: dict[str, str] | None = None) -> Path:  # fmt: skip
     """Encodes BGR frames into `path` (container from the extension)."""
     path = Path(path)
-    with av.open(str(path), mode="w") as out:
+    with av.open(str(path), mode="w", options=container_options or {}) as out:
         stream: av.video.stream.VideoStream | None = None
         for image in frames:
             if stream is None:

@@ -10,6 +10,7 @@ Only the video stream's pixels and stream facts leave this module: container met
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -51,6 +52,7 @@ class SampledVideo:
     info: VideoInfo
     frames: list[SampledFrame] = field(default_factory=list)
     decoded: int = 0  # frames the decoder produced (all of them, or only intra frames)
+    kept: int = 0
 
 
 def _open(path: str) -> av.container.InputContainer:
@@ -59,7 +61,38 @@ def _open(path: str) -> av.container.InputContainer:
     try:
         return av.open(path, mode="r", metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        if cut_short := _iso_box_cut_short(path):
+            raise RejectedInput(Reason.TRUNCATED, cut_short) from None
         raise RejectedInput(Reason.CORRUPT, f"not a readable video container: {e}") from None
+
+
+def _iso_box_cut_short(path: str) -> str:
+    """Why an MP4/MOV file (ISO boxes) was cut short, or "" if it was not, or is no MP4.
+
+    MP4 writers put the index (`moov`) after the media by default, so a cut-off file has
+    a box whose declared size runs past the end of the file.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        offset, first = 0, True
+        while offset + 8 <= size:
+            f.seek(offset)
+            head = f.read(16)
+            box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if first and kind != b"ftyp":
+                return ""
+            first = False
+            if box == 1 and len(head) == 16:
+                box = int.from_bytes(head[8:16], "big")
+            if box == 0:  # runs to the end of the file
+                return ""
+            if box < 8:
+                return ""
+            if offset + box > size:
+                name = kind.decode("latin-1")
+                return f"the {name!r} box needs {offset + box:,} bytes; the file has {size:,}"
+            offset += box
+    return ""
 
 
 def probe(container: av.container.InputContainer, max_pixels: int) -> VideoInfo:
@@ -98,8 +131,17 @@ def probe(container: av.container.InputContainer, max_pixels: int) -> VideoInfo:
     )
 
 
-def sample_video(path: str, config: SamplingConfig, max_pixels: int) -> SampledVideo:
+def sample_video(
+    path: str,
+    config: SamplingConfig,
+    max_pixels: int,
+    on_frame: Callable[[SampledFrame], None] | None = None,
+    threads: int = 1,
+) -> SampledVideo:
     """Decodes `path` and returns its facts and the frames the sampler keeps.
+
+    With `on_frame`, each kept frame goes to it as soon as it is decoded (and is not
+    kept in the result), so a long video never holds all its frames in memory.
 
     Raises:
         RejectedInput: empty, not a video container, no video stream, frames over
@@ -109,36 +151,41 @@ def sample_video(path: str, config: SamplingConfig, max_pixels: int) -> SampledV
         info = probe(container, max_pixels)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.thread_count = threads  # a Ray task has one CPU
         if config.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"  # the decoder skips all but intra
         result = SampledVideo(info)
         sampler = FrameSampler(config)
+        start = 0.0
+        if stream.start_time and stream.time_base is not None:
+            start = float(stream.start_time * stream.time_base)
         try:
             for frame in container.decode(stream):
-                index = result.decoded
+                t = _seconds(frame, result.decoded, info.fps) - start
                 result.decoded += 1
-                t = _seconds(frame, index, info.fps)
-                if config.keyframes_only and info.fps > 0:
-                    index = round(t * info.fps)  # skipped frames still count
+                # The index is the frame's time at the average rate, so every sampling
+                # mode (keyframes only decode a few frames) names a frame the same way.
+                index = round(t * info.fps) if info.fps > 0 else result.decoded - 1
                 small = frame.reformat(*COMPARE_SIZE, format="bgr24").to_ndarray()
                 gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
                 decision = sampler.offer(t, small, bool(frame.key_frame), phash(gray))
                 if decision.keep:
-                    result.frames.append(
-                        SampledFrame(
-                            index,
-                            round(t * 1000),
-                            frame.to_ndarray(format="bgr24"),
-                            decision.reasons,
-                        )
+                    kept = SampledFrame(
+                        index, round(t * 1000), frame.to_ndarray(format="bgr24"), decision.reasons
                     )
+                    if on_frame is None:
+                        result.frames.append(kept)
+                    else:
+                        on_frame(kept)
+                    result.kept += 1
                 if sampler.full:
                     break
         except (av.error.FFmpegError, ValueError) as e:
             if result.decoded == 0:
                 raise RejectedInput(Reason.CORRUPT, f"no frame decodes: {e}") from None
-            if not result.frames:
-                raise RejectedInput(Reason.TRUNCATED, f"stream breaks off: {e}") from None
+            raise RejectedInput(
+                Reason.TRUNCATED, f"the stream breaks off after {result.decoded} frames: {e}"
+            ) from None
         if result.decoded == 0:
             raise RejectedInput(Reason.CORRUPT, "the video stream holds no decodable frame")
         return result

@@ -1,3 +1,5 @@
+import json
+
 import pyarrow as pa
 
 from smartray.ingest.ops import RESULT_SCHEMA
@@ -38,9 +40,34 @@ def test_every_listed_input_ends_as_exactly_one_outcome():
         "unchanged": 0,
         "candidates": 2,
         "known": 1,
+        "videos": 0,
+        "videos_new": 0,
         "quarantined": 3,
         "worker_crash": 1,
     }
+
+
+def test_videos_give_frame_parts_and_video_rows_once():
+    listing = Listing(entries=[SourceEntry(f"/r/{n}.mp4", 10, 1, root="/r") for n in "abc"])
+    row = json.dumps({
+        "video_id": "v1", "container": "mov,mp4", "codec": "h264", "width": 64, "height": 48,
+        "fps": 10.0, "duration_s": 2.0, "frame_count": 20, "source_bytes": 10, "run_id": "run",
+    })  # fmt: skip
+    results = pa.Table.from_pylist(
+        [
+            # the same new video at two paths (both report it), and one seen before
+            {**result("/r/a.mp4", "new", "v1", part="f1"), "frames": 3, "video_row": row},
+            {**result("/r/b.mp4", "new", "v1", part="f2"), "frames": 3, "video_row": row},
+            {**result("/r/c.mp4", "known", "v0"), "frames": 0},
+        ],
+        schema=RESULT_SCHEMA,
+    )
+    rec = reconcile(listing, results, run_id="run")
+    assert rec.parts == []
+    assert [p.path for p in rec.frame_parts] == ["f1", "f2"]
+    assert rec.videos.column("video_id").to_pylist() == ["v1"]
+    assert rec.sources.column("asset_id").to_pylist() == ["v1", "v1", "v0"]
+    assert (rec.counts["videos"], rec.counts["videos_new"], rec.counts["candidates"]) == (3, 1, 0)
 
 
 def test_quarantine_id_is_stable_and_content_sensitive():
