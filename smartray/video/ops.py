@@ -176,8 +176,8 @@ def _video_frames(
             result = sample_isolated(
                 f.name, video.sampling, config.max_pixels, take, timeout_s=video.timeout_s
             )
-        except RejectedInput as r:  # FFmpeg's messages name the file: not our temp copy
-            raise RejectedInput(r.reason, r.detail.replace(f.name, "the video")) from None
-    for r in rows:
-        r["source_format"] = result.info.codec
+        except RejectedInput as e:  # FFmpeg's messages name the file: not our temp copy
+            raise RejectedInput(e.reason, e.detail.replace(f.name, "the video")) from None
+    for row in rows:
+        row["source_format"] = result.info.codec
     return rows, dataclasses.asdict(result.info)
