@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -57,4 +58,41 @@ def write_video(path: str | Path, frames: Iterable[Image], fps: int, codec: str 
         if stream is not None:
             for packet in stream.encode():
                 out.mux(packet)
+    return path
+
+
+def write_vfr_video(path: str | Path, times_s: list[float], width: int = 128,
+                    height: int = 96) -> Path:  # fmt: skip
+    """An H.264 MP4 whose frames are shown at the given times (a variable frame rate).
+
+    Frame i is a flat gray of level 40 + 8 * i (so each is different).
+    """
+    path = Path(path)
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=1000)
+        assert isinstance(stream, av.video.stream.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times_s):
+            image = np.full((height, width, 3), (40 + 8 * i) % 256, np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def write_audio_only(path: str | Path, seconds: float = 1.0) -> Path:
+    """An MP4 with one AAC audio stream and no video."""
+    path = Path(path)
+    rate = 8000
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("aac", rate=rate)
+        samples = (np.sin(np.arange(int(rate * seconds)) / 10) * 0.3).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="fltp", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode()]:  # type: ignore[union-attr]
+            out.mux(packet)
     return path

@@ -9,6 +9,7 @@ Only the video stream's pixels and stream facts leave this module: container met
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -159,13 +160,17 @@ def sample_video(
         start = 0.0
         if stream.start_time and stream.time_base is not None:
             start = float(stream.start_time * stream.time_base)
+        order = _presentation_order(path)
         try:
             for frame in container.decode(stream):
                 t = _seconds(frame, result.decoded, info.fps) - start
                 result.decoded += 1
-                # The index is the frame's time at the average rate, so every sampling
-                # mode (keyframes only decode a few frames) names a frame the same way.
-                index = round(t * info.fps) if info.fps > 0 else result.decoded - 1
+                # The index is the frame's place in presentation order, from the packets'
+                # timestamps: every sampling mode (keyframes decode only a few frames)
+                # names a frame the same way, at a variable frame rate too.
+                index = result.decoded - 1
+                if frame.pts is not None and order:
+                    index = bisect.bisect_left(order, frame.pts)
                 small = frame.reformat(*COMPARE_SIZE, format="bgr24").to_ndarray()
                 gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
                 decision = sampler.offer(t, small, bool(frame.key_frame), phash(gray))
@@ -189,6 +194,18 @@ def sample_video(
         if result.decoded == 0:
             raise RejectedInput(Reason.CORRUPT, "the video stream holds no decodable frame")
         return result
+
+
+def _presentation_order(path: str) -> list[int]:
+    """The sorted timestamps of the video stream's packets (read, not decoded)."""
+    try:
+        with av.open(path, mode="r", metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            return sorted(
+                p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0
+            )
+    except (av.error.FFmpegError, ValueError):
+        return []  # the decode that follows says what is wrong
 
 
 def _seconds(frame: av.VideoFrame, index: int, fps: float) -> float:
