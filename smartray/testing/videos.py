@@ -93,6 +93,6 @@ def write_audio_only(path: str | Path, seconds: float = 1.0) -> Path:
         samples = (np.sin(np.arange(int(rate * seconds)) / 10) * 0.3).astype(np.float32)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="fltp", layout="mono")
         frame.sample_rate = rate
-        for packet in [*stream.encode(frame), *stream.encode()]:  # type: ignore[union-attr]
+        for packet in [*stream.encode(frame), *stream.encode()]:
             out.mux(packet)
     return path
