@@ -1,12 +1,18 @@
 """Frame sampling and decoding of generated videos (PyAV, in this process, no Ray)."""
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from smartray.testing.files import random_bytes
-from smartray.testing.videos import scene_frames, write_video
+from smartray.testing.videos import (
+    scene_frames,
+    write_audio_only,
+    write_vfr_video,
+    write_video,
+)
 from smartray.types import Reason, RejectedInput
 from smartray.video.decode import sample_video
 from smartray.video.sampling import FrameSampler, SamplingConfig
@@ -103,19 +109,44 @@ def test_bad_files_are_rejected_with_a_reason(tmp_path, make, reason):
 
 
 def test_audio_only_file_has_no_video_stream(tmp_path):
-    import av
-
-    path = tmp_path / "tone.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=8000)
-        samples = (np.sin(np.arange(8000) / 10) * 0.3).astype(np.float32).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-        frame.sample_rate = 8000
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            out.mux(packet)
+    path = write_audio_only(tmp_path / "tone.mp4")
     with pytest.raises(RejectedInput, match="no video stream") as e:
         sample_video(str(path), SamplingConfig(), BIG)
     assert e.value.reason == Reason.UNSUPPORTED_FORMAT
+
+
+def test_variable_frame_rate_keeps_true_times_and_distinct_indices(tmp_path):
+    times = [0, 0.1, 0.15, 0.2, 1.5, 1.52, 3.0, 3.1, 5.0]
+    path = str(write_vfr_video(tmp_path / "vfr.mp4", times))
+    every = SamplingConfig(scenes=True, scene_threshold=0.01, min_gap_s=0, dedupe_distance=0)
+    result = sample_video(path, every, BIG)
+    assert [f.timestamp_ms for f in result.frames] == [round(t * 1000) for t in times]
+    assert [f.frame_index for f in result.frames] == list(range(len(times)))
+    per_second = sample_video(path, SamplingConfig(fps=1, dedupe_distance=0), BIG)
+    assert [(f.frame_index, f.timestamp_ms) for f in per_second.frames] == [
+        (0, 0), (4, 1500), (6, 3000), (8, 5000)
+    ]  # fmt: skip
+
+
+def test_a_frame_has_the_same_index_in_every_mode(clip):
+    by_key = {f.timestamp_ms: f.frame_index for f in kept(clip, keyframes=True)[0].frames}
+    by_all = {
+        f.timestamp_ms: f.frame_index for f in kept(clip, fps=10, dedupe_distance=0)[0].frames
+    }
+    assert by_key
+    assert all(by_all[t] == i for t, i in by_key.items())
+
+
+def test_truncated_mp4s_are_truncated(tmp_path, clip):
+    data = Path(clip).read_bytes()  # the index (moov) comes last: cut, it is missing
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    faststart = write_video(tmp_path / "fs.mp4", scene_frames(10, 10, 2.5), fps=10,
+                            container_options={"movflags": "faststart"})  # fmt: skip
+    (tmp_path / "cut-fs.mp4").write_bytes(faststart.read_bytes()[: faststart.stat().st_size // 2])
+    for name, words in (("cut.mp4", "'mdat' box needs"), ("cut-fs.mp4", "breaks off after")):
+        with pytest.raises(RejectedInput, match=words) as e:
+            sample_video(str(tmp_path / name), SamplingConfig(), BIG)
+        assert e.value.reason == Reason.TRUNCATED
 
 
 def test_pixel_cap_refuses_large_frames_before_decoding(clip):
