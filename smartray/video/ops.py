@@ -44,7 +44,7 @@ from smartray.tables.parts import write_part
 from smartray.tables.storage import LakeLocation
 from smartray.types import Reason, RejectedInput
 from smartray.video.decode import SampledFrame
-from smartray.video.isolated import DEFAULT_TIMEOUT_S, sample_isolated
+from smartray.video.isolated import CHILD_MODULE, DEFAULT_TIMEOUT_S, sample_isolated
 from smartray.video.sampling import SamplingConfig
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,9 @@ class VideoSettings(BaseModel):
     sampling: SamplingConfig = SamplingConfig()
     max_bytes: int = Field(DEFAULT_MAX_VIDEO_BYTES, gt=0)
     timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
+    # The module run as the decoder's child process (`python -m`): another build of the
+    # decoder speaking the same protocol (`smartray.video.child`) can replace it.
+    decoder_module: str = CHILD_MODULE
 
 
 def is_video(uri: str) -> bool:
@@ -174,8 +177,9 @@ def _video_frames(
         f.flush()
         try:
             result = sample_isolated(
-                f.name, video.sampling, config.max_pixels, take, timeout_s=video.timeout_s
-            )
+                f.name, video.sampling, config.max_pixels, take,
+                timeout_s=video.timeout_s, child_module=video.decoder_module,
+            )  # fmt: skip
         except RejectedInput as e:  # FFmpeg's messages name the file: not our temp copy
             raise RejectedInput(e.reason, e.detail.replace(f.name, "the video")) from None
     for row in rows:
