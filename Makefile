@@ -23,7 +23,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Real sample videos for the demo: Debian's opencv-doc, unpacked, not installed. Where apt
+# is missing the demo says so and uses its generated clip only.
+OPENCV_DOC := .cache/opencv-doc/usr/share/doc/opencv-doc/examples/data
+
+$(OPENCV_DOC):
+	mkdir -p .cache/opencv-doc
+	cd .cache && (apt-get download opencv-doc >/dev/null && dpkg -x opencv-doc_*.deb opencv-doc \
+		&& rm -f opencv-doc_*.deb) || echo "opencv-doc not available: the demo uses generated video only"
+
+demo: $(STAMP) | $(OPENCV_DOC)
 	$(BIN)/smartray demo --lake $(LAKE)
 
 test: $(STAMP)

@@ -19,6 +19,11 @@ DEMO_QUERY = (
     "SELECT reason, count(*) AS inputs, min(source_uri) AS example "
     "FROM quarantine GROUP BY reason ORDER BY reason"
 )
+VIDEOS_QUERY = (
+    "SELECT v.codec, v.width, v.height, round(v.duration_s, 1) AS seconds, "
+    "count(a.asset_id) AS frames_kept FROM videos v JOIN assets a ON a.video_id = v.video_id "
+    "GROUP BY v.codec, v.width, v.height, v.duration_s ORDER BY seconds DESC"
+)
 ASSETS_QUERY = (
     "SELECT a.source_format, a.format, count(*) AS assets, sum(a.blurred_regions) AS blurred, "
     "round(avg(a.blur), 1) AS mean_blur FROM assets a GROUP BY a.source_format, a.format "
@@ -52,6 +57,8 @@ def run(cfg: DemoJob) -> None:
     tables_job.main([] if cfg.lake is None else ["--lake", cfg.lake])
     print(f"\n$ smartray query {ASSETS_QUERY!r}", flush=True)
     print(format_table(query(ASSETS_QUERY, lake=cfg.lake)), flush=True)
+    print(f"\n$ smartray query {VIDEOS_QUERY!r}", flush=True)
+    print(format_table(query(VIDEOS_QUERY, lake=cfg.lake)), flush=True)
     print(f"\n$ smartray query {DEMO_QUERY!r}", flush=True)
     print(format_table(query(DEMO_QUERY, lake=cfg.lake)), flush=True)
 

@@ -1,9 +1,11 @@
-"""The demo corpus: real photos and digits that ship inside packages, plus broken files.
+"""The demo corpus: real photos, digits and videos from packages, plus broken files.
 
 scikit-image's sample photos (the astronaut portrait among them, so face blurring shows)
 and scikit-learn's handwritten digits rendered as PNGs; one photo copied under a second
-name (an exact duplicate), one with GPS EXIF, and a handful of broken files, each of which
-ends as a `quarantine` row with its reason.
+name (an exact duplicate), one with GPS EXIF; real videos from Debian's `opencv-doc`
+(`vtest.avi`, pedestrians, and `Megamind.avi`) where they are found, and a generated
+clip with scene cuts; and a handful of broken files, each of which ends as a
+`quarantine` row with its reason.
 """
 
 from __future__ import annotations
@@ -35,7 +37,28 @@ BROKEN = {
     "broken/truncated.png": "truncated",
     "broken/bomb-30000x30000.png": "too_many_pixels",
     "broken/notes.txt": "unsupported_format",
+    "broken/truncated.mp4": "truncated",
+    "broken/random-bytes.mp4": "corrupt",
 }
+
+REAL_VIDEOS = ("vtest.avi", "Megamind.avi")
+# Where Debian's opencv-doc keeps its sample videos: installed, or unpacked by `make demo`
+# (`apt-get download opencv-doc` + `dpkg -x` into .cache/opencv-doc).
+OPENCV_DOC_DATA = "usr/share/doc/opencv-doc/examples/data"
+VIDEO_DIRS = (
+    Path("/") / OPENCV_DOC_DATA,
+    Path(__file__).resolve().parents[2] / ".cache" / "opencv-doc" / OPENCV_DOC_DATA,
+)
+
+
+def real_videos() -> list[Path]:
+    """The opencv-doc sample videos found here (env `SMARTRAY_DEMO_VIDEOS` names a folder)."""
+    env = os.environ.get("SMARTRAY_DEMO_VIDEOS")
+    for folder in [Path(env)] if env else VIDEO_DIRS:
+        found = [folder / name for name in REAL_VIDEOS if (folder / name).is_file()]
+        if found:
+            return found
+    return []
 
 
 def build_corpus(root: str | os.PathLike[str], *, digits: int = 40) -> Path:
@@ -43,7 +66,7 @@ def build_corpus(root: str | os.PathLike[str], *, digits: int = 40) -> Path:
     from sklearn.datasets import load_digits
 
     out = Path(root)
-    for sub in ("photos", "digits", "broken"):
+    for sub in ("photos", "digits", "broken", "videos"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     for name in PHOTOS:
         _write(out / "photos" / f"{name}.jpg", files.jpeg(_photo(name)))
@@ -63,7 +86,21 @@ def build_corpus(root: str | os.PathLike[str], *, digits: int = 40) -> Path:
     _write(out / "broken/truncated.png", files.truncated(files.png(files.pattern(64, 64))))
     _write(out / "broken/bomb-30000x30000.png", files.png_bomb_header())
     _write(out / "broken/notes.txt", b"not an image\n")
+    _write_videos(out)
     return out
+
+
+def _write_videos(out: Path) -> None:
+    from smartray.testing.videos import scene_frames, write_video
+
+    for video in real_videos():
+        _write(out / "videos" / video.name, video.read_bytes())
+    clip = out / "videos" / "scenes.mp4"
+    if not clip.exists():  # x264's output is the same each time: written once
+        write_video(clip, scene_frames(12, 10, 3.0, width=320, height=240), fps=10, gop=30)
+    data = clip.read_bytes()
+    _write(out / "broken/truncated.mp4", data[: len(data) // 2])
+    _write(out / "broken/random-bytes.mp4", files.random_bytes(seed=11))
 
 
 def _photo(name: str) -> np.ndarray:

@@ -108,14 +108,10 @@ def ingest(
         listing.count,
         len(listing.rejections),
     )
-    tables = {
-        spec.name: ensure_table(location, spec)
-        for spec in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS, VIDEOS)
-    }
-    run.input_versions = {
-        n: tables[n].version() for n in ("assets", "asset_sources", "quarantine", "videos")
-    }
     videos = [e for e in listing.entries if is_video(e.uri)]
+    specs = (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS) + ((VIDEOS,) if videos else ())
+    tables = {spec.name: ensure_table(location, spec) for spec in specs}
+    run.input_versions = {n: t.version() for n, t in tables.items() if n != "runs"}
     todo = [e for e in listing.entries if not is_video(e.uri)]
     unchanged = list[SourceEntry]()
     if config.incremental:
@@ -128,7 +124,9 @@ def ingest(
     if todo or videos:
         _warm_up_workers()  # workers import while the driver reads the known ids
     known = known_id_index(existing_keys(tables["assets"], ASSETS))
-    known_videos = known_id_index(existing_keys(tables["videos"], VIDEOS))
+    known_videos = known_id_index(
+        existing_keys(tables["videos"], VIDEOS) if videos else pa.array([], pa.string())
+    )
     log.info(
         "run %s: %d input(s) to read, %d unchanged since an earlier run",
         run.run_id,
@@ -177,7 +175,8 @@ def ingest(
             location, ASSETS, rec.frame_parts, app_id=run.run_id, metadata=meta, txn_version=2
         )
     )
-    run.output(commit_rows(location, VIDEOS, rec.videos, app_id=run.run_id, metadata=meta))
+    if videos:
+        run.output(commit_rows(location, VIDEOS, rec.videos, app_id=run.run_id, metadata=meta))
     run.output(commit_rows(location, ASSET_SOURCES, rec.sources, app_id=run.run_id, metadata=meta))
     q = run.output(
         commit_rows(location, QUARANTINE, rec.quarantine, app_id=run.run_id, metadata=meta)

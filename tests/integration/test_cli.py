@@ -62,15 +62,18 @@ def test_ingest_of_a_missing_folder_exits_2_and_writes_nothing(tmp_path):
     assert not (tmp_path / "lake").exists()
 
 
-def test_demo_builds_its_corpus_and_the_second_run_adds_nothing(tmp_path, capsys):
+def test_demo_builds_its_corpus_and_the_second_run_adds_nothing(tmp_path, capsys, monkeypatch):
     from jobs import demo
 
+    # no opencv-doc videos (where `make demo` found them, it has 2 more): the generated clip
+    monkeypatch.setenv("SMARTRAY_DEMO_VIDEOS", str(tmp_path / "no-videos"))
     demo.main(["--lake", str(tmp_path / "lake"), "--data", str(tmp_path / "data")])
     out = capsys.readouterr().out
     first = next(line for line in out.splitlines() if line.startswith("first run:"))
     second = next(line for line in out.splitlines() if line.startswith("second run:"))
-    assert "ingested 49" in first
-    assert "quarantined 6" in first
+    assert "ingested 50" in first  # 49 images, 1 video
+    assert "quarantined 8" in first
+    assert "videos 1 (" in first
     assert "ingested 0" in second
     assert "(0 new rows)" in second
     for reason in ("corrupt", "empty", "too_many_pixels", "truncated", "unsupported_format"):

@@ -102,8 +102,9 @@ def test_submit_ingest_runs_on_the_head_and_fills_the_lake(local_head, tmp_path)
     listed, ingested, duplicates, quarantined = map(int, summary.groups())
     assert ingested > 0
     assert listed == ingested + duplicates + quarantined
-    assets = Lake(str(lake)).table("assets", columns=["asset_id"])
-    assert assets.num_rows == ingested
+    assets = Lake(str(lake)).table("assets", columns=["media_type"], to="polars")
+    videos = Lake(str(lake)).table("videos")
+    assert (assets["media_type"] == "image").sum() + videos.num_rows == ingested
     assert Lake(str(lake)).table("quarantine").num_rows == quarantined
     assert "succeeded (exit 0)" in out.stderr
 

@@ -31,6 +31,7 @@ def test_operators_leave_ray_unimported():
         """
         import sys
         import smartray.sanitize.ops, smartray.ingest.ops, smartray.sources, smartray.tables
+        import smartray.video.ops, smartray.video.child
         print("ray" in sys.modules)
         """
     )
