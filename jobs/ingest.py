@@ -36,7 +36,7 @@ class IngestJob(JobSettings):
     fps: float | None = Field(None, gt=0, description="videos: keep frames at this rate")
     keyframes: bool = Field(False, description="videos: keep keyframes (intra frames)")
     scenes: bool = Field(False, description="videos: keep frames where the scene changes")
-    scene_threshold: float = Field(0.15, gt=0, le=1, description="videos: scene change, 0-1")
+    scene_threshold: float = Field(0.05, gt=0, le=1, description="videos: scene change, 0-1")
     min_gap_s: float = Field(1.0, ge=0, description="videos: seconds between kept frames")
     max_frames_per_video: int = Field(300, ge=1, description="videos: frames kept at most")
     max_video_bytes: int = Field(DEFAULT_MAX_VIDEO_BYTES, gt=0, description="videos: byte cap")

@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from smartray.sanitize.config import SanitizeConfig
 from smartray.sanitize.cv import cv2
 from smartray.sanitize.detect import blur_regions, detect_regions, load_detectors
+from smartray.sanitize.hashes import dhash, phash
 from smartray.sanitize.probe import LOSSLESS_FORMATS, Probe, probe
 from smartray.types import Image, Reason, RejectedInput
 
@@ -111,29 +112,6 @@ def shrink(img: Image, max_side: int) -> tuple[Image, float]:
     scale = longest / max_side
     size = (max(1, round(w / scale)), max(1, round(h / scale)))
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA), scale
-
-
-def phash(gray: Image) -> int:
-    """64-bit DCT perceptual hash (as imagehash computes it), as a signed int64."""
-    small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    low = cv2.dct(small)[:8, :8]
-    bits = (low > np.median(low)).flatten()
-    return _pack(bits)
-
-
-def dhash(gray: Image) -> int:
-    """64-bit difference hash, as a signed int64."""
-    small = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
-    return _pack((small[:, 1:] > small[:, :-1]).flatten())
-
-
-def _pack(bits: np.ndarray) -> int:
-    return int(np.packbits(bits.astype(np.uint8)).view(">i8")[0])
-
-
-def hamming(a: int, b: int) -> int:
-    """Bits that differ between two 64-bit hashes."""
-    return int(bin((a ^ b) & 0xFFFFFFFFFFFFFFFF).count("1"))
 
 
 def quality_metrics(img: Image, gray: Image, gray_small: Image, small: Image) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The decoder child process of `smartray.video.isolated` (`python -m smartray.video.child`).
 
-Reads one JSON request on stdin: `{"path", "config", "max_pixels"}`. Writes to stdout,
-for each kept frame, a JSON line `{"frame_index", "timestamp_ms", "reasons", "shape"}`
-followed by the frame's raw BGR bytes; then one final JSON line: `{"info", "decoded",
-"kept"}`, or `{"rejected": {"reason", "detail"}}`.
+Serves requests until stdin closes, one JSON line each: `{"path", "config",
+"max_pixels"}`. For each it writes to stdout, per kept frame, a JSON line
+`{"frame_index", "timestamp_ms", "reasons", "shape"}` followed by the frame's raw BGR
+bytes; then one final JSON line: `{"info", "decoded", "kept"}`, or
+`{"rejected": {"reason", "detail"}}`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from smartray.video.sampling import SamplingConfig
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
+    """Answers requests until stdin ends."""
+    for line in stdin:
+        if line.strip():
+            answer(json.loads(line), stdout)
+
+
+def answer(request: dict[str, object], stdout: BinaryIO) -> None:
     """Answers one request (see the module docstring)."""
-    request = json.loads(stdin.read())
 
     def send(frame: SampledFrame) -> None:
         header = {
@@ -34,9 +41,9 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
     try:
         result = sample_video(
-            request["path"],
-            SamplingConfig(**request["config"]),
-            int(request["max_pixels"]),
+            str(request["path"]),
+            SamplingConfig.model_validate(request["config"]),
+            int(str(request["max_pixels"])),
             on_frame=send,
         )
         final = {

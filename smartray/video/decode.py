@@ -14,11 +14,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Literal
 
 import av
+import numpy as np
 
 from smartray.sanitize.cv import cv2
-from smartray.sanitize.ops import phash
+from smartray.sanitize.hashes import phash
 from smartray.types import Image, Reason, RejectedInput
 from smartray.video.sampling import COMPARE_SIZE, FrameSampler, SamplingConfig
 
@@ -153,8 +155,13 @@ def sample_video(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.thread_count = threads  # a Ray task has one CPU
-        if config.keyframes_only:
-            stream.codec_context.skip_frame = "NONKEY"  # the decoder skips all but intra
+        # The decoder skips what no mode looks at: all but intra frames for keyframes only;
+        # otherwise the frames no other frame references (B-frames, often half of them),
+        # except in the half second before each rate tick. Scene changes are looked for
+        # on the frames decoded (an encoder makes a cut a reference frame anyway).
+        ctx = stream.codec_context
+        skip: SkipFrame = "NONKEY" if config.keyframes_only else "DEFAULT"
+        ctx.skip_frame = skip
         result = SampledVideo(info)
         sampler = FrameSampler(config)
         start = 0.0
@@ -165,15 +172,22 @@ def sample_video(
             for frame in container.decode(stream):
                 t = _seconds(frame, result.decoded, info.fps) - start
                 result.decoded += 1
+                if not config.keyframes_only:
+                    soon = sampler.rate_due_within(t, RATE_LOOKAHEAD_S)
+                    want: SkipFrame = "DEFAULT" if soon else "NONREF"
+                    if want != skip:
+                        skip = ctx.skip_frame = want
                 # The index is the frame's place in presentation order, from the packets'
                 # timestamps: every sampling mode (keyframes decode only a few frames)
                 # names a frame the same way, at a variable frame rate too.
                 index = result.decoded - 1
                 if frame.pts is not None and order:
                     index = bisect.bisect_left(order, frame.pts)
-                small = frame.reformat(*COMPARE_SIZE, format="bgr24").to_ndarray()
-                gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-                decision = sampler.offer(t, small, bool(frame.key_frame), phash(gray))
+                is_key = bool(frame.key_frame)
+                if not sampler.candidate(t, is_key):
+                    continue  # no mode could keep it: no thumbnail, no hash
+                small, gray = thumbnails(frame)
+                decision = sampler.offer(t, small, is_key, phash(gray))
                 if decision.keep:
                     kept = SampledFrame(
                         index, round(t * 1000), frame.to_ndarray(format="bgr24"), decision.reasons
@@ -194,6 +208,30 @@ def sample_video(
         if result.decoded == 0:
             raise RejectedInput(Reason.CORRUPT, "the video stream holds no decodable frame")
         return result
+
+
+SkipFrame = Literal["DEFAULT", "NONREF", "NONKEY"]
+RATE_LOOKAHEAD_S = 0.5  # decode every frame this long before a rate tick
+
+_PLANAR_420 = frozenset({"yuv420p", "yuvj420p"})
+
+
+def thumbnails(frame: av.VideoFrame) -> tuple[Image, Image]:
+    """The frame at COMPARE_SIZE in its own colour planes (for differences), and gray.
+
+    For 4:2:0 YUV (nearly every camera and phone video) the planes are shrunk directly,
+    ~10x cheaper than converting the frame to BGR first; other formats are converted.
+    """
+    if frame.format.name in _PLANAR_420:
+        planes = []
+        for i, plane in enumerate(frame.planes):
+            h = frame.height if i == 0 else (frame.height + 1) // 2
+            w = frame.width if i == 0 else (frame.width + 1) // 2
+            view = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)[:, :w]
+            planes.append(cv2.resize(view, COMPARE_SIZE, interpolation=cv2.INTER_AREA))
+        return np.dstack(planes), planes[0]
+    small = frame.reformat(*COMPARE_SIZE, format="bgr24").to_ndarray()
+    return small, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
 
 
 def _presentation_order(path: str) -> list[int]:

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smartray.sanitize.ops import hamming
+from smartray.sanitize.hashes import hamming
 from smartray.types import Image
 
-# Frames are compared on this small BGR thumbnail (cheap, robust to noise, sees hue).
+# Frames are compared on this small thumbnail, in the video's colour planes (YUV for
+# nearly all video) or BGR: cheap, robust to noise, and it sees changes of hue.
 COMPARE_SIZE = (64, 36)
 
 
@@ -33,7 +34,7 @@ class SamplingConfig(BaseModel):
     keyframes: bool = Field(False, description="keep intra frames")
     scenes: bool = Field(False, description="keep frames where the scene changes")
     scene_threshold: float = Field(
-        0.15, gt=0, le=1, description="mean absolute difference (0-1) from the last kept frame"
+        0.05, gt=0, le=1, description="mean absolute difference (0-1) from the last kept frame"
     )
     min_gap_s: float = Field(1.0, ge=0, description="at least this long between kept frames")
     max_frames: int = Field(300, ge=1, description="at most this many frames per video")
@@ -79,8 +80,23 @@ class FrameSampler:
         """The cap is reached: decoding can stop."""
         return self.kept >= self.config.max_frames
 
+    def rate_due_within(self, t: float, horizon_s: float) -> bool:
+        """Whether a rate tick falls within `horizon_s` after `t` (or is already due)."""
+        return self.config.fps is not None and t + horizon_s >= self._next_rate_t
+
+    def candidate(self, t: float, is_key: bool) -> bool:
+        """Whether any mode could keep the frame at `t` (cheap: decide before looking)."""
+        cfg = self.config
+        if self.full:
+            return False
+        if cfg.scenes:
+            return True  # every frame is compared with the last kept one
+        if cfg.fps is not None and t + 1e-6 >= self._next_rate_t:
+            return True
+        return cfg.keyframes and is_key
+
     def offer(self, t: float, small: Image, is_key: bool, phash: int) -> Decision:
-        """Whether to keep the frame shown at `t` seconds (`small`: BGR at COMPARE_SIZE)."""
+        """Whether to keep the frame shown at `t` seconds (`small`: at COMPARE_SIZE)."""
         cfg = self.config
         if self.full:
             return Decision(False, dropped="cap")

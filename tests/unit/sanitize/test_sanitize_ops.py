@@ -6,7 +6,8 @@ from PIL import Image
 
 from smartray.sanitize import FaceDetector, SanitizeConfig, sanitize_image
 from smartray.sanitize.cv import cv2
-from smartray.sanitize.ops import hamming, orient
+from smartray.sanitize.hashes import hamming
+from smartray.sanitize.ops import orient
 from smartray.testing import files
 from smartray.types import Reason, RejectedInput
 

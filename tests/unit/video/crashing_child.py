@@ -5,20 +5,22 @@ import sys
 
 from smartray.video import child
 
+
+class CrashAfterFirstFrame:
+    """stdout for the child: once a frame's pixels went out, crash (for real)."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def write(self, data):
+        self.out.write(data)
+        if len(data) > 1000:
+            self.out.flush()
+            ctypes.string_at(0)
+
+    def flush(self):
+        self.out.flush()
+
+
 if __name__ == "__main__":
-    out = sys.stdout.buffer
-
-    class CrashAfterFirstFrame:
-        def __init__(self):
-            self.frames = 0
-
-        def write(self, data):
-            out.write(data)
-            if len(data) > 1000:  # a frame's pixels went out: now crash, for real
-                out.flush()
-                ctypes.string_at(0)
-
-        def flush(self):
-            out.flush()
-
-    child.serve(sys.stdin.buffer, CrashAfterFirstFrame())
+    child.serve(sys.stdin.buffer, CrashAfterFirstFrame(sys.stdout.buffer))

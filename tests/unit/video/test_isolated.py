@@ -51,3 +51,23 @@ def test_rejections_come_back_with_their_reason(tmp_path):
     with pytest.raises(RejectedInput) as e:
         sample_isolated(str(empty), SamplingConfig(), BIG, lambda f: None)
     assert e.value.reason == Reason.EMPTY
+
+
+def test_one_child_serves_video_after_video_and_a_new_one_follows_a_crash(clip, tmp_path):
+    from smartray.video import isolated
+
+    sample_isolated(clip, SamplingConfig(), BIG, lambda f: None)
+    first = isolated._CHILDREN[isolated.CHILD_MODULE].proc.pid
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(RejectedInput):
+        sample_isolated(str(empty), SamplingConfig(), BIG, lambda f: None)
+    sample_isolated(clip, SamplingConfig(fps=2), BIG, lambda f: None)
+    assert isolated._CHILDREN[isolated.CHILD_MODULE].proc.pid == first  # the same child
+    gone = isolated._CHILDREN[isolated.CHILD_MODULE].proc
+    gone.kill()  # it dies between two videos
+    gone.wait()
+    frames = []
+    sample_isolated(clip, SamplingConfig(), BIG, frames.append)
+    assert frames
+    assert isolated._CHILDREN[isolated.CHILD_MODULE].proc.pid != first
