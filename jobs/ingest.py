@@ -15,7 +15,7 @@ from smartray.jobrun import JobSettings, run_job
 from smartray.sanitize import SanitizeConfig
 from smartray.sanitize.config import DEFAULT_MAX_BYTES
 from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
-from smartray.video.ops import DEFAULT_MAX_VIDEO_BYTES, VideoSettings
+from smartray.video.config import DEFAULT_MAX_VIDEO_BYTES, VideoSettings
 from smartray.video.sampling import SamplingConfig
 
 

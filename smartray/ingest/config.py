@@ -3,7 +3,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from smartray.sanitize.config import SanitizeConfig
-from smartray.video.ops import VideoSettings
+from smartray.video.config import VideoSettings
 
 
 class IngestConfig(BaseModel):

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
 
 from smartray.errors import SmartrayError
 from smartray.ingest.ops import (
@@ -43,9 +42,9 @@ from smartray.tables.catalog import ASSETS
 from smartray.tables.parts import write_part
 from smartray.tables.storage import LakeLocation
 from smartray.types import Reason, RejectedInput
+from smartray.video.config import VideoSettings
 from smartray.video.decode import SampledFrame
-from smartray.video.isolated import CHILD_MODULE, DEFAULT_TIMEOUT_S, sample_isolated
-from smartray.video.sampling import SamplingConfig
+from smartray.video.isolated import sample_isolated
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +54,6 @@ VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".mts",
      ".m2ts", ".wmv", ".flv", ".3gp", ".ogv"}
 )  # fmt: skip
-
-DEFAULT_MAX_VIDEO_BYTES = 2 * 1024**3
-
-
-class VideoSettings(BaseModel):
-    """How videos are read and sampled."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    sampling: SamplingConfig = SamplingConfig()
-    max_bytes: int = Field(DEFAULT_MAX_VIDEO_BYTES, gt=0)
-    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
-    # The module run as the decoder's child process (`python -m`): another build of the
-    # decoder speaking the same protocol (`smartray.video.child`) can replace it.
-    decoder_module: str = CHILD_MODULE
 
 
 def is_video(uri: str) -> bool:

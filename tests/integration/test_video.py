@@ -19,7 +19,7 @@ from smartray.testing.videos import (
     write_vfr_video,
     write_video,
 )
-from smartray.video.ops import VideoSettings
+from smartray.video.config import VideoSettings
 from tests.integration.test_s3 import upload
 
 CAP = 4_000_000  # pixels: 4K frames (8.3 M) are over it, every other input under it

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 
 def run_py(code, env=None):
     return subprocess.run(
@@ -78,3 +80,12 @@ def test_pixel_bomb_is_refused_without_growing_past_512_mb():
     assert reason == "too_many_pixels"
     assert peak_mb < 512, f"peak RSS {peak_mb} MB"
     assert growth_mb < 16
+
+
+@pytest.mark.parametrize(
+    "module", ["smartray.video.ops", "smartray.video.child", "smartray.ingest", "jobs.ingest"]
+)
+def test_each_module_imports_on_its_own(module):
+    """No import cycle: each module can be the first one a process loads."""
+    out = run_py(f"import {module}")
+    assert out.returncode == 0, out.stderr

@@ -13,7 +13,8 @@ from smartray.sanitize import SanitizeConfig, sha256_hex
 from smartray.sources import LocalReader, list_local
 from smartray.tables import LakeLocation
 from smartray.testing.videos import scene_frames
-from smartray.video.ops import VideoSettings, frame_asset_id, ingest_video_batch, is_video
+from smartray.video.config import VideoSettings
+from smartray.video.ops import frame_asset_id, ingest_video_batch, is_video
 from smartray.video.sampling import SamplingConfig
 
 CFG = SanitizeConfig(blur=False)
