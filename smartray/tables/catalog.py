@@ -58,6 +58,8 @@ VIDEOS = TableSpec(
     schema=pa.schema(
         [
             _f("video_id", pa.string()),  # lowercase hex sha256 of the video file
+            # where it was first found (every place it was seen: `asset_sources`)
+            _f("source_uri", pa.string()),
             _f("container", pa.string()),  # as FFmpeg names it: mov,mp4,..., avi, matroska
             _f("codec", pa.string()),  # h264, hevc, mpeg4, vp9, ...
             _f("width", pa.int32()),

@@ -114,7 +114,7 @@ def ingest_video_batch(
         out["status"] = NEW if new_frames or new_video else KNOWN
         out["frames"] = len(new_frames)
         if new_video:
-            facts = {**info, "source_bytes": len(data), "run_id": run_id}
+            facts = {**info, "source_uri": row["uri"], "source_bytes": len(data), "run_id": run_id}
             out["video_row"] = json.dumps({"video_id": video_id, **facts})
         for f in new_frames:
             frames.append({**f, "source_bytes": len(data), "run_id": run_id, "ingested_at": now})

@@ -50,7 +50,8 @@ def test_every_listed_input_ends_as_exactly_one_outcome():
 def test_videos_give_frame_parts_and_video_rows_once():
     listing = Listing(entries=[SourceEntry(f"/r/{n}.mp4", 10, 1, root="/r") for n in "abc"])
     row = json.dumps({
-        "video_id": "v1", "container": "mov,mp4", "codec": "h264", "width": 64, "height": 48,
+        "video_id": "v1", "source_uri": "/r/a.mp4", "container": "mov,mp4", "codec": "h264",
+        "width": 64, "height": 48,
         "fps": 10.0, "duration_s": 2.0, "frame_count": 20, "source_bytes": 10, "run_id": "run",
     })  # fmt: skip
     results = pa.Table.from_pylist(

@@ -76,6 +76,7 @@ def test_frames_become_assets_and_the_video_a_videos_row(folder, tmp_path):
         assert f["thumbnail"]
         assert f["data"][:2] == b"\xff\xd8"
     video = json.loads(good["video_row"])
+    assert video["source_uri"] == str(folder / "scenes.mp4")
     assert {k: video[k] for k in ("video_id", "codec", "width", "height", "frame_count")} == {
         "video_id": video_id, "codec": "h264", "width": 128, "height": 96, "frame_count": 60
     }  # fmt: skip
