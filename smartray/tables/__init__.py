@@ -1,7 +1,25 @@
 """The lake: table declarations, exactly-once commits, and the `Lake` reader."""
 
-from smartray.tables.catalog import ALL_TABLES, ASSET_SOURCES, ASSETS, QUARANTINE, RUNS, spec_for
-from smartray.tables.commit import CommitResult, commit_parts, commit_rows, ensure_table
+from smartray.tables.catalog import (
+    ALL_TABLES,
+    ASSET_SOURCES,
+    ASSETS,
+    DUP_GROUPS,
+    QUARANTINE,
+    RUNS,
+    SNAPSHOTS,
+    SPLITS,
+    VIDEOS,
+    spec_for,
+)
+from smartray.tables.commit import (
+    CommitResult,
+    commit_delete,
+    commit_parts,
+    commit_rows,
+    commit_upsert,
+    ensure_table,
+)
 from smartray.tables.lake import Lake, TableInfo
 from smartray.tables.parts import PartFile, write_part
 from smartray.tables.spec import TableSpec
@@ -11,16 +29,22 @@ __all__ = [
     "ALL_TABLES",
     "ASSETS",
     "ASSET_SOURCES",
+    "DUP_GROUPS",
     "QUARANTINE",
     "RUNS",
+    "SNAPSHOTS",
+    "SPLITS",
+    "VIDEOS",
     "CommitResult",
     "Lake",
     "LakeLocation",
     "PartFile",
     "TableInfo",
     "TableSpec",
+    "commit_delete",
     "commit_parts",
     "commit_rows",
+    "commit_upsert",
     "ensure_table",
     "spec_for",
     "write_part",

@@ -47,6 +47,10 @@ ASSETS = TableSpec(
             _f("video_id", pa.string(), nullable=True),
             _f("frame_index", pa.int64(), nullable=True),  # the frame's time x average fps
             _f("timestamp_ms", pa.int64(), nullable=True),  # from the video's start
+            # augmented children only (`smartray augment`)
+            _f("parent_id", pa.string(), nullable=True),  # the asset it was derived from
+            _f("augment_ops", pa.string(), nullable=True),  # canonical JSON op list
+            _f("augment_seed", pa.int64(), nullable=True),  # with the ops: the same bytes
         ]
     ),
 )
@@ -130,12 +134,70 @@ RUNS = TableSpec(
             _f("output_versions", pa.string()),  # JSON {table: version}
             _f("counts", pa.string()),  # JSON {name: count}
             _f("smartray_version", pa.string()),
+            # set by `smartray erase` when the versions the run pinned lost erased rows
+            _f("broken_by", pa.string(), nullable=True),
+        ]
+    ),
+)
+
+DUP_GROUPS = TableSpec(
+    name="dup_groups",
+    description="near-duplicate group of every asset (`smartray curate`): frames of a video "
+    "and augmented children share their parent's group",
+    key=("asset_id",),
+    schema=pa.schema(
+        [
+            _f("asset_id", pa.string()),
+            _f("dup_group", pa.string()),  # the smallest asset_id of the component
+            _f("threshold", pa.int32()),  # Hamming distance on phash that linked it
+            _f("run_id", pa.string()),
+            _f("grouped_at", _UTC),
+        ]
+    ),
+)
+
+SPLITS = TableSpec(
+    name="splits",
+    description="named train/val/test assignments (`smartray split`): one row per "
+    "(split name, asset)",
+    key=("split_name", "asset_id"),
+    schema=pa.schema(
+        [
+            _f("split_name", pa.string()),
+            _f("asset_id", pa.string()),
+            _f("split", pa.string()),  # train, val, test, or the names given in --ratios
+            _f("group_key", pa.string()),  # the group kept whole (empty with --no-groups)
+            _f("run_id", pa.string()),
+            _f("assigned_at", _UTC),
+        ]
+    ),
+)
+
+SNAPSHOTS = TableSpec(
+    name="snapshots",
+    description="named samples (`smartray sample`): spec, seed and the `assets` version "
+    "drawn from, one row per member asset",
+    key=("snapshot", "asset_id"),
+    schema=pa.schema(
+        [
+            _f("snapshot", pa.string()),
+            _f("asset_id", pa.string()),
+            _f("rank", pa.int64()),  # order of the draw, from 0
+            _f("strategy", pa.string()),
+            _f("spec", pa.string()),  # JSON: strategy, n, where, by, seed
+            _f("seed", pa.int64()),
+            _f("assets_version", pa.int64()),
+            _f("run_id", pa.string()),
+            _f("created_at", _UTC),
+            # set by `smartray erase` when a member or its pinned version was erased
+            _f("broken_by", pa.string(), nullable=True),
         ]
     ),
 )
 
 ALL_TABLES: dict[str, TableSpec] = {
-    s.name: s for s in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS, VIDEOS)
+    s.name: s
+    for s in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS, VIDEOS, DUP_GROUPS, SPLITS, SNAPSHOTS)
 }
 
 

@@ -161,6 +161,66 @@ def commit_rows(
     return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
 
 
+def commit_upsert(
+    location: LakeLocation,
+    spec: TableSpec,
+    rows: pa.Table,
+    *,
+    app_id: str,
+    metadata: dict[str, Any] | None = None,
+    txn_version: int = 1,
+) -> CommitResult:
+    """Inserts rows with new keys and replaces rows whose key is there, exactly once.
+
+    A `MERGE ... WHEN MATCHED UPDATE ... WHEN NOT MATCHED INSERT` on the key: only the
+    files holding matched keys are rewritten. Two upserts of the same keys at once
+    conflict; the loser reloads and merges again.
+
+    Returns:
+        A result whose `rows_written` counts inserted plus updated rows.
+    """
+    data = _dedupe(spec, spec.cast(rows))
+    on = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+
+    def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
+        if not data.num_rows:
+            return 0, 0
+        metrics = (
+            dt.merge(data, on, source_alias="s", target_alias="t", commit_properties=props)
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        changed = int(metrics.get("num_target_rows_inserted", 0)) + int(
+            metrics.get("num_target_rows_updated", 0)
+        )
+        return changed, data.num_rows - changed
+
+    return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
+
+
+def commit_delete(
+    location: LakeLocation,
+    spec: TableSpec,
+    predicate: str,
+    *,
+    app_id: str,
+    metadata: dict[str, Any] | None = None,
+    txn_version: int = 1,
+) -> CommitResult:
+    """Deletes the rows matching a SQL `predicate`, exactly once; files are rewritten.
+
+    Returns:
+        A result whose `rows_written` counts the rows deleted.
+    """
+
+    def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
+        metrics = dt.delete(predicate, commit_properties=props)
+        return int(metrics.get("num_deleted_rows", 0)), 0
+
+    return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
+
+
 def commit_parts(
     location: LakeLocation,
     spec: TableSpec,

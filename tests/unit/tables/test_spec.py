@@ -14,7 +14,7 @@ SNAPSHOTS = Path(__file__).resolve().parents[3] / "schemas" / "tables"
 @pytest.mark.parametrize("name", sorted(ALL_TABLES))
 def test_snapshot_matches_spec(name):
     path = SNAPSHOTS / f"{name}.json"
-    assert path.exists(), f"run `python -m smartray.tables.snapshots` to write {path}"
+    assert path.exists(), f"run `python -m smartray.tables.schema_files` to write {path}"
     assert json.loads(path.read_text()) == ALL_TABLES[name].snapshot()
 
 

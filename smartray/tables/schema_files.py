@@ -1,6 +1,6 @@
 """Writes `schemas/tables/<name>.json` from the declared specs.
 
-Run `python -m smartray.tables.snapshots` after changing a `TableSpec`; a test fails
+Run `python -m smartray.tables.schema_files` after changing a `TableSpec`; a test fails
 while a snapshot differs from its spec, so schema changes show in review.
 """
 
