@@ -1,0 +1,1 @@
+"""Near-duplicate groups over perceptual hashes (`smartray curate`)."""
