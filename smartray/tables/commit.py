@@ -92,6 +92,9 @@ def ensure_table(location: LakeLocation, spec: TableSpec) -> DeltaTable:
                 mode="ignore",
                 name=spec.name,
                 description=spec.description,
+                # Log files stay: deltalake's post-commit hook otherwise deletes those older
+                # than 30 days, and with them time travel to versions runs have pinned.
+                configuration={"delta.enableExpiredLogCleanup": "false"},
                 storage_options=location.storage_options or None,
             )
         except CommitFailedError:  # another job created it at the same moment

@@ -1,0 +1,110 @@
+"""Managing the lake on the suite's Ray: near-duplicate groups, leak-free splits."""
+
+import shutil
+
+import pytest
+
+from jobs import check_leaks as check_leaks_job
+from jobs import curate as curate_job
+from jobs import ingest as ingest_job
+from jobs import split as split_job
+from smartray import Lake
+from smartray.testing.corpus import write_corpus
+
+
+def ids_by_file(lake):
+    rows = lake.table("asset_sources", columns=["asset_id", "source_uri"]).to_pylist()
+    return {r["source_uri"].rsplit("/", 2)[-2] + "/" + r["source_uri"].rsplit("/", 1)[-1]:
+            r["asset_id"] for r in rows}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """A lake of the planted corpus, ingested and curated once for the module."""
+    root = tmp_path_factory.mktemp("corpus")
+    planted = write_corpus(root)
+    lake_dir = str(tmp_path_factory.mktemp("managed") / "lake")
+    ingest_job.main([str(root), "--lake", lake_dir, "--no-blur"])
+    curate_job.main(["--lake", lake_dir])
+    return lake_dir, planted, root
+
+
+@pytest.fixture
+def lake_copy(curated, tmp_path):
+    lake_dir, planted, root = curated
+    copy = str(tmp_path / "lake")
+    shutil.copytree(lake_dir, copy)
+    return copy, planted, root
+
+
+def test_curate_groups_variants_with_their_original_and_frames_by_video(curated, capsys):
+    lake_dir, planted, _ = curated
+    lake = Lake(lake_dir)
+    ids = ids_by_file(lake)
+    rows = lake.table("dup_groups", columns=["asset_id", "dup_group"]).to_pylist()
+    groups = {r["asset_id"]: r["dup_group"] for r in rows}
+    assets = lake.table("assets", columns=["asset_id", "video_id"]).to_pylist()
+    assert set(groups) == {a["asset_id"] for a in assets}  # every asset has a group
+    for rel, original in planted.items():
+        assert groups[ids[rel]] == groups[ids[original]], rel
+    originals = {groups[ids[o]] for o in set(planted.values())}
+    assert len(originals) == len(set(planted.values()))  # no two originals merged
+    frames = [a["asset_id"] for a in assets if a["video_id"]]
+    assert len(frames) >= 2
+    assert len({groups[f] for f in frames}) == 1
+    # a group is named after its smallest member
+    for g in set(groups.values()):
+        assert g == min(a for a, v in groups.items() if v == g)
+
+
+def test_curate_rerun_writes_nothing_and_new_assets_join_groups(lake_copy, tmp_path, capsys):
+    lake_dir, planted, root = lake_copy
+    lake = Lake(lake_dir)
+    before = lake.version("dup_groups")
+    capsys.readouterr()
+    curate_job.main(["--lake", lake_dir])
+    out = capsys.readouterr().out
+    assert "(0 new)" in out and "rows written 0" in out
+    assert lake.version("dup_groups") == before
+    # a brighter copy of an original arrives later: only it is grouped, into its group
+    from smartray.sanitize.cv import cv2
+
+    more = tmp_path / "more"
+    more.mkdir()
+    img = cv2.imread(str(root / "cats/astronaut.jpg"))
+    cv2.imwrite(str(more / "astronaut-bright.jpg"), cv2.convertScaleAbs(img, alpha=1.1))
+    ingest_job.main([str(more), "--lake", lake_dir, "--no-blur"])
+    curate_job.main(["--lake", lake_dir])
+    out = capsys.readouterr().out
+    ids = ids_by_file(lake)
+    groups = {r["asset_id"]: r["dup_group"] for r in lake.table("dup_groups").to_pylist()}
+    new_id = ids["more/astronaut-bright.jpg"]
+    assert groups[new_id] == groups[ids["cats/astronaut.jpg"]]
+    members = [a for a, g in groups.items() if g == groups[new_id]]
+    # only the new row, unless the new id is the group's smallest and renames it
+    written = len(members) if new_id == min(members) else 1
+    assert "(1 new)" in out and f"rows written {written};" in out
+
+
+def test_split_keeps_groups_whole_and_plain_split_leaks(lake_copy, capsys):
+    lake_dir, planted, _ = lake_copy
+    capsys.readouterr()
+    split_job.main(["--lake", lake_dir, "--name", "v1", "--ratios", "train=0.5,test=0.5"])
+    out = capsys.readouterr().out
+    assert "train" in out and "test" in out and "newly assigned" in out
+    check_leaks_job.main(["--lake", lake_dir, "--split", "v1"])
+    assert "0 group(s) straddle splits" in capsys.readouterr().out
+    split_job.main(
+        ["--lake", lake_dir, "--name", "plain", "--ratios", "train=0.5,test=0.5", "--no-groups"]
+    )
+    capsys.readouterr()
+    check_leaks_job.main(["--lake", lake_dir, "--split", "plain"])
+    out = capsys.readouterr().out
+    n = int(out.split(": ", 1)[1].split(" group")[0])
+    assert n > 0, out
+    with pytest.raises(SystemExit) as e:
+        check_leaks_job.main(["--lake", lake_dir, "--split", "plain", "--fail"])
+    assert e.value.code == 1
+    # the stored assignment is what the leak check read
+    rows = Lake(lake_dir).table("splits").to_pylist()
+    assert {r["split_name"] for r in rows} == {"v1", "plain"}
