@@ -19,7 +19,8 @@ from smartray.testing.videos import scene_frames, write_video
 ORIGINALS = (("astronaut", 0, 0), ("coffee", 100, 200), ("chelsea", 60, 150),
              ("rocket", 200, 300), ("camera", 150, 150), ("coins", 50, 50),
              ("brick", 0, 0), ("immunohistochemistry", 200, 200), ("moon", 300, 300),
-             ("hubble_deep_field", 400, 400), ("gravel", 100, 100), ("grass", 300, 100))  # fmt: skip
+             ("hubble_deep_field", 400, 400), ("gravel", 100, 100),
+             ("grass", 300, 100))  # fmt: skip
 VARIANTS = 6  # the first six originals get two variants each
 
 

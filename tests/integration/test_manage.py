@@ -58,13 +58,14 @@ def test_curate_groups_variants_with_their_original_and_frames_by_video(curated,
 
 
 def test_curate_rerun_writes_nothing_and_new_assets_join_groups(lake_copy, tmp_path, capsys):
-    lake_dir, planted, root = lake_copy
+    lake_dir, _planted, root = lake_copy
     lake = Lake(lake_dir)
     before = lake.version("dup_groups")
     capsys.readouterr()
     curate_job.main(["--lake", lake_dir])
     out = capsys.readouterr().out
-    assert "(0 new)" in out and "rows written 0" in out
+    assert "(0 new)" in out
+    assert "rows written 0" in out
     assert lake.version("dup_groups") == before
     # a brighter copy of an original arrives later: only it is grouped, into its group
     from smartray.sanitize.cv import cv2
@@ -83,15 +84,18 @@ def test_curate_rerun_writes_nothing_and_new_assets_join_groups(lake_copy, tmp_p
     members = [a for a, g in groups.items() if g == groups[new_id]]
     # only the new row, unless the new id is the group's smallest and renames it
     written = len(members) if new_id == min(members) else 1
-    assert "(1 new)" in out and f"rows written {written};" in out
+    assert "(1 new)" in out
+    assert f"rows written {written};" in out
 
 
 def test_split_keeps_groups_whole_and_plain_split_leaks(lake_copy, capsys):
-    lake_dir, planted, _ = lake_copy
+    lake_dir, _planted, _ = lake_copy
     capsys.readouterr()
     split_job.main(["--lake", lake_dir, "--name", "v1", "--ratios", "train=0.5,test=0.5"])
     out = capsys.readouterr().out
-    assert "train" in out and "test" in out and "newly assigned" in out
+    assert "train" in out
+    assert "test" in out
+    assert "newly assigned" in out
     check_leaks_job.main(["--lake", lake_dir, "--split", "v1"])
     assert "0 group(s) straddle splits" in capsys.readouterr().out
     split_job.main(

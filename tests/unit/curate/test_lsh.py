@@ -65,7 +65,9 @@ def test_recall_formula_matches_sampling():
 
 def test_band_positions_are_the_same_every_run():
     a, b = lsh.band_positions(8, 20, 128), lsh.band_positions(8, 20, 128)
-    assert (a == b).all() and a.shape == (8, 20) and a.max() < 128
+    assert (a == b).all()
+    assert a.shape == (8, 20)
+    assert a.max() < 128
     assert all(len(set(row)) == 20 for row in a.tolist())
 
 
