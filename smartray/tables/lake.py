@@ -104,14 +104,7 @@ class Lake:
             raise ConfigError(f"to={to!r}: choose one of {list(_KINDS)}")
         dt = self.delta(name, version)
         if to == "ray":
-            import ray.data
-
-            return ray.data.read_delta(
-                dt.table_uri,
-                version=dt.version(),
-                columns=columns,
-                storage_options=self.location.storage_options or None,
-            )
+            return self.read_ray(name, dt.version(), columns=columns)
         data: pa.Table = dt.to_pyarrow_dataset().to_table(columns=columns)
         if to == "arrow":
             return data
@@ -120,6 +113,43 @@ class Lake:
 
             return pl.from_arrow(data)
         return data.to_pandas()
+
+    def read_ray(
+        self,
+        name: str,
+        version: int,
+        *,
+        columns: list[str] | None = None,
+        asset_ids: list[str] | None = None,
+    ) -> Any:
+        """Table `name` at `version` as a Ray dataset, optionally only some assets' rows."""
+        import ray.data
+
+        ds = ray.data.read_delta(
+            self.location.table_uri(name),
+            version=version,
+            columns=columns,
+            storage_options=self.location.storage_options or None,
+        )
+        if asset_ids is None:
+            return ds
+        wanted = set(asset_ids)
+        return ds.filter(lambda row: row["asset_id"] in wanted)
+
+    def snapshot(self, name: str, *, columns: list[str] | None = None, to: Kind = "arrow") -> Any:
+        """The assets of snapshot `name`, read from the `assets` version it was drawn from.
+
+        Example:
+            >>> Lake("./lake").snapshot("night-500", columns=["asset_id", "blur"], to="polars")
+
+        Raises:
+            ConfigError: no such snapshot, or an erasure broke it.
+        """
+        from smartray.sample.snapshots import read_snapshot
+
+        if to not in _KINDS:
+            raise ConfigError(f"to={to!r}: choose one of {list(_KINDS)}")
+        return read_snapshot(self, name, columns=columns, to=to)
 
     def describe(self) -> list[TableInfo]:
         """Version, rows, bytes and files of each existing table, from the log alone."""
