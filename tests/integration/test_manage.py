@@ -112,3 +112,48 @@ def test_split_keeps_groups_whole_and_plain_split_leaks(lake_copy, capsys):
     # the stored assignment is what the leak check read
     rows = Lake(lake_dir).table("splits").to_pylist()
     assert {r["split_name"] for r in rows} == {"v1", "plain"}
+
+
+def test_augment_children_are_reproducible_and_stay_with_their_parent(curated, tmp_path, capsys):
+    from jobs import augment as augment_job
+    from jobs import sample as sample_job
+
+    lake_dir, _, _ = curated
+    lakes = [str(tmp_path / "a"), str(tmp_path / "b")]
+    for copy in lakes:
+        shutil.copytree(lake_dir, copy)
+        split_job.main(["--lake", copy, "--name", "v1"])
+        sample_job.main(["--lake", copy, "--name", "photos", "--n", "4",
+                         "--where", "media_type = 'image'"])  # fmt: skip
+        capsys.readouterr()
+        augment_job.main(["--lake", copy, "--snapshot", "photos", "--copies", "2", "--seed", "3",
+                          "--ops", "flip,rotate:20,crop:0.8,jitter,blur,noise,cutout"])  # fmt: skip
+        assert "4 parents x 2 copies: 8 new children" in capsys.readouterr().out
+    a, b = Lake(lakes[0]), Lake(lakes[1])
+
+    def kids(lake):
+        t = lake.table("assets", columns=["asset_id", "parent_id", "data", "augment_ops",
+                                          "augment_seed", "media_type"])  # fmt: skip
+        return {r["asset_id"]: r for r in t.to_pylist() if r["media_type"] == "augmented"}
+
+    ka, kb = kids(a), kids(b)
+    assert len(ka) == 8
+    assert {k: r["data"] for k, r in ka.items()} == {k: r["data"] for k, r in kb.items()}
+    assert all(r["augment_seed"] == 3 and '"op":"rotate"' in r["augment_ops"] for r in ka.values())
+    groups = {r["asset_id"]: r["dup_group"] for r in a.table("dup_groups").to_pylist()}
+    splits = {r["asset_id"]: r["split"] for r in a.table("splits").to_pylist()}
+    for kid, r in ka.items():
+        assert groups[kid] == groups[r["parent_id"]]
+        assert splits[kid] == splits[r["parent_id"]]
+    check_leaks_job.main(["--lake", lakes[0], "--split", "v1"])
+    assert "0 group(s) straddle splits" in capsys.readouterr().out
+    # the same run again makes nothing new
+    version = a.version("assets")
+    augment_job.main(["--lake", lakes[0], "--snapshot", "photos", "--copies", "2", "--seed", "3",
+                      "--ops", "flip,rotate:20,crop:0.8,jitter,blur,noise,cutout"])  # fmt: skip
+    assert "0 new children (8 already there)" in capsys.readouterr().out
+    assert a.version("assets") == version
+    with pytest.raises(SystemExit) as e:
+        augment_job.main(["--lake", lakes[0], "--snapshot", "photos", "--ops", "twirl"])
+    assert e.value.code == 2
+    assert "unknown op 'twirl'; ops: flip, rotate" in capsys.readouterr().err
