@@ -224,6 +224,29 @@ def commit_delete(
     return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
 
 
+def commit_update(
+    location: LakeLocation,
+    spec: TableSpec,
+    predicate: str,
+    new_values: dict[str, Any],
+    *,
+    app_id: str,
+    metadata: dict[str, Any] | None = None,
+    txn_version: int = 1,
+) -> CommitResult:
+    """Sets columns to `new_values` in the rows matching a SQL `predicate`, exactly once.
+
+    Returns:
+        A result whose `rows_written` counts the rows updated.
+    """
+
+    def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
+        metrics = dt.update(new_values=new_values, predicate=predicate, commit_properties=props)
+        return int(metrics.get("num_updated_rows", 0)), 0
+
+    return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
+
+
 def commit_parts(
     location: LakeLocation,
     spec: TableSpec,

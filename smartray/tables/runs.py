@@ -53,8 +53,13 @@ class Run:
         self.output_versions[result.table] = result.version
         return result
 
-    def record(self, location: LakeLocation, status: str = "succeeded") -> CommitResult:
-        """Writes the run's row to `runs` (exactly once per run id)."""
+    def record(
+        self, location: LakeLocation, status: str = "succeeded", *, txn_version: int = 1
+    ) -> CommitResult:
+        """Writes the run's row to `runs` (exactly once per run id).
+
+        `txn_version` must be above that of any earlier commit this run made to `runs`.
+        """
         from smartray import __version__
 
         row = {
@@ -70,5 +75,12 @@ class Run:
             "smartray_version": __version__,
         }
         return self.output(
-            commit_rows(location, RUNS, [row], app_id=self.run_id, metadata=self.commit_metadata())
+            commit_rows(
+                location,
+                RUNS,
+                [row],
+                app_id=self.run_id,
+                metadata=self.commit_metadata(),
+                txn_version=txn_version,
+            )
         )

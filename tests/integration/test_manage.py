@@ -157,3 +157,92 @@ def test_augment_children_are_reproducible_and_stay_with_their_parent(curated, t
         augment_job.main(["--lake", lakes[0], "--snapshot", "photos", "--ops", "twirl"])
     assert e.value.code == 2
     assert "unknown op 'twirl'; ops: flip, rotate" in capsys.readouterr().err
+
+
+def raw_files(lake_dir):
+    from pathlib import Path
+
+    return [p for p in Path(lake_dir).rglob("*") if p.is_file()]
+
+
+def test_erase_removes_an_asset_its_children_and_a_video_down_to_the_bytes(lake_copy, capsys):
+    from jobs import augment as augment_job
+    from jobs import erase as erase_job
+    from jobs import sample as sample_job
+    from smartray.errors import ConfigError
+
+    lake_dir, _, _ = lake_copy
+    lake = Lake(lake_dir)
+    ids = ids_by_file(lake)
+    astro = ids["cats/astronaut.jpg"]
+    video = lake.table("videos", columns=["video_id"]).column("video_id")[0].as_py()
+    split_job.main(["--lake", lake_dir, "--name", "v1"])
+    coffee = ids["dogs/coffee.jpg"]
+    sample_job.main(["--lake", lake_dir, "--name", "astro", "--n", "2",
+                     "--where", f"asset_id IN ('{astro}', '{coffee}')"])  # fmt: skip
+    augment_job.main(["--lake", lake_dir, "--snapshot", "astro", "--ops", "flip:1,noise",
+                      "--copies", "2"])  # fmt: skip
+    assets = {r["asset_id"]: r for r in lake.table("assets").to_pylist()}
+    kids = [a for a, r in assets.items() if r["parent_id"] == astro]
+    frames = [a for a, r in assets.items() if r["video_id"] == video]
+    assert len(kids) == 2
+    assert frames
+    # distinctive runs of image bytes, from the middle of the entropy-coded data (headers
+    # are shared by every JPEG of one quality); heavy columns are stored uncompressed
+    datas = [assets[a]["data"] for a in [astro, *kids, *frames]]
+    needles = [d[len(d) // 2 : len(d) // 2 + 64] for d in datas]
+    assert all(any(n in p.read_bytes() for p in raw_files(lake_dir)) for n in needles)
+    old_assets = lake.version("assets")
+    capsys.readouterr()
+
+    erase_job.main(["--lake", lake_dir, astro, video])
+    out = capsys.readouterr().out
+    assert f"{3 + len(frames)} asset(s) and 1 video(s) erased" in out
+    gone = {astro, video, *kids, *frames}
+    for name in ("assets", "asset_sources", "dup_groups", "splits", "snapshots"):
+        left = set(lake.table(name, columns=["asset_id"]).column("asset_id").to_pylist())
+        assert not (left & gone), name
+    assert lake.table("videos").num_rows == 0
+    # the bytes are gone from every file of the lake, log included
+    for p in raw_files(lake_dir):
+        data = p.read_bytes()
+        assert not any(n in data for n in needles), p
+    # what pinned the erased versions is marked; a pinned version no longer reads
+    broken = [r for r in lake.table("runs").to_pylist() if r["broken_by"]]
+    assert {r["job"] for r in broken} >= {"ingest", "sample", "augment"}
+    with pytest.raises(ConfigError, match="no longer reproducible"):
+        lake.snapshot("astro")
+    with pytest.raises(Exception):  # noqa: B017, PT011 -- deltalake's own error for a lost file
+        lake.table("assets", version=old_assets, columns=["asset_id", "data"])
+    # the astronaut's variants lost their group; curate regroups them, without it
+    assert "lost their duplicate group" in out
+    curate_job.main(["--lake", lake_dir])
+    groups = {r["asset_id"]: r["dup_group"] for r in lake.table("dup_groups").to_pylist()}
+    assert groups[ids["cats/astronaut-q50.jpg"]] == groups[ids["cats/astronaut-half.png"]]
+    assert set(groups) == set(lake.table("assets", columns=["asset_id"])["asset_id"].to_pylist())
+
+
+def test_erase_refuses_unknown_and_malformed_ids(lake_copy, capsys):
+    from jobs import erase as erase_job
+
+    lake_dir, _, _ = lake_copy
+    before = {i.name: i.version for i in Lake(lake_dir).describe()}
+    for bad, message in [("a" * 64, "unknown id(s)"), ("../x", "64 lowercase hex digits")]:
+        with pytest.raises(SystemExit) as e:
+            erase_job.main(["--lake", lake_dir, bad])
+        assert e.value.code == 2
+        assert message in capsys.readouterr().err
+    assert {i.name: i.version for i in Lake(lake_dir).describe()} == before
+
+
+def test_erase_takes_ids_from_a_request_file(lake_copy, tmp_path, capsys):
+    from jobs import erase as erase_job
+
+    lake_dir, _, _ = lake_copy
+    ids = ids_by_file(Lake(lake_dir))
+    request = tmp_path / "ids.txt"
+    request.write_text(f"# request 42\n{ids['dogs/coins.jpg']}\n\n")
+    erase_job.main(["--lake", lake_dir, "--ids-file", str(request)])
+    assert "1 asset(s) and 0 video(s) erased" in capsys.readouterr().out
+    left = Lake(lake_dir).table("assets", columns=["asset_id"])["asset_id"].to_pylist()
+    assert ids["dogs/coins.jpg"] not in left

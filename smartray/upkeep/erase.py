@@ -1,0 +1,308 @@
+"""`smartray erase ID...`: remove assets (or videos) and everything derived from them.
+
+What goes: the assets named, the frames of the videos named, every augmented descendant,
+and their rows in every table with an `asset_id` or `video_id` column (all of
+`ALL_TABLES`, so tables added later are covered without a change here). Duplicate
+groups that held an erased asset are dropped whole, so the next `smartray curate`
+regroups their other members without it; a split's `group_key` that named one is blanked.
+
+Bytes: each delete rewrites the files that held the rows; then every Parquet file of the
+table that the new version does not reference and that holds an erased id (the files
+just replaced, and older ones that compaction replaced but vacuum has not yet deleted)
+is deleted at once. Erasure wins over pinned versions: the runs and snapshots that
+pinned a version which read one of those files are marked `broken_by` this run.
+
+The erase run's own `runs` row records how many ids were erased and a digest of them,
+never the ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+from smartray.errors import ConfigError
+from smartray.tables.catalog import ALL_TABLES, ASSETS, DUP_GROUPS, RUNS, SNAPSHOTS, SPLITS, VIDEOS
+from smartray.tables.commit import commit_delete, commit_update, ensure_table
+from smartray.tables.lake import Lake
+from smartray.tables.runs import Run
+from smartray.tables.spec import TableSpec
+from smartray.tables.storage import LakeLocation
+from smartray.upkeep.pins import Pin, pins
+
+log = logging.getLogger(__name__)
+
+_ID = re.compile(r"^[0-9a-f]{64}$")
+ID_COLUMNS = ("asset_id", "video_id")
+
+
+@dataclass
+class EraseResult:
+    """What an erasure removed and broke."""
+
+    run_id: str
+    assets: int
+    videos: int
+    rows: dict[str, int]
+    files_deleted: dict[str, int]
+    broken_runs: list[str] = field(default_factory=list)
+    broken_snapshots: list[str] = field(default_factory=list)
+    regroup: int = 0
+
+    def lines(self) -> list[str]:
+        """What the job prints."""
+        rows = ", ".join(f"{t} {n}" for t, n in self.rows.items() if n)
+        files = sum(self.files_deleted.values())
+        out = [
+            f"erase {self.run_id}: {self.assets} asset(s) and {self.videos} video(s) erased; "
+            f"rows deleted: {rows or 'none'}; {files} data file(s) holding them deleted",
+            f"  no longer reproducible: {len(self.broken_runs)} run(s), "
+            f"{len(self.broken_snapshots)} snapshot(s)",
+        ]
+        out += [f"    run {r}" for r in self.broken_runs[:20]]
+        out += [f"    snapshot {s}" for s in self.broken_snapshots]
+        if self.regroup:
+            out.append(
+                f"  {self.regroup} asset(s) lost their duplicate group: run `smartray curate`"
+            )
+        return out
+
+
+def closure(lake: Lake, ids: Sequence[str]) -> tuple[set[str], set[str]]:
+    """The asset ids and video ids to erase: those named, frames, augmented descendants.
+
+    Raises:
+        ConfigError: an id is malformed or names no asset and no video.
+    """
+    bad = [i for i in ids if not _ID.match(i)]
+    if bad:
+        raise ConfigError(f"not an asset or video id (64 lowercase hex digits): {bad[:5]}")
+    if not lake.exists(ASSETS.name):
+        raise ConfigError(f"lake {lake.uri!r} has no assets: nothing to erase")
+    assets = lake.table(ASSETS.name, columns=["asset_id", "video_id", "parent_id"])
+    all_ids = set(assets.column("asset_id").to_pylist())
+    videos = set()
+    if lake.exists(VIDEOS.name):
+        videos = set(lake.table(VIDEOS.name, columns=["video_id"]).column("video_id").to_pylist())
+    unknown = sorted(set(ids) - all_ids - videos)
+    if unknown:
+        raise ConfigError(
+            f"unknown id(s), in neither assets nor videos: {', '.join(unknown[:10])}"
+            + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            + "; nothing erased"
+        )
+    erased_videos = set(ids) & videos
+    erased = set(ids) & all_ids
+    children: dict[str, list[str]] = defaultdict(list)
+    for aid, vid, parent in zip(
+        assets.column("asset_id").to_pylist(),
+        assets.column("video_id").to_pylist(),
+        assets.column("parent_id").to_pylist(),
+        strict=True,
+    ):
+        if vid in erased_videos:
+            erased.add(aid)
+        if parent is not None:
+            children[parent].append(aid)
+    todo = list(erased)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in erased:
+                erased.add(child)
+                todo.append(child)
+    return erased, erased_videos
+
+
+def read_ids_file(path: str) -> list[str]:
+    """The ids in a text file (one per line; blank lines and `#` comments skipped).
+
+    Raises:
+        ConfigError: the file cannot be read.
+    """
+    try:
+        fs, inner = pafs.FileSystem.from_uri(path if "://" in path else os.path.abspath(path))
+        with fs.open_input_stream(inner) as f:
+            text = f.read().decode("utf-8")
+    except (OSError, pa.ArrowInvalid, UnicodeDecodeError) as e:
+        raise ConfigError(f"--ids-file {path!r}: cannot read it ({e})") from None
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
+def _in(column: str, values: set[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in sorted(values))})"
+
+
+def erase(ids: Sequence[str], *, lake: str | None = None) -> EraseResult:
+    """Erases `ids` (asset or video ids) and what derives from them, bytes included.
+
+    Raises:
+        ConfigError: no ids, or an unknown or malformed one; nothing is written then.
+    """
+    if not ids:
+        raise ConfigError("give at least one asset or video id")
+    lk = Lake(lake)
+    location = lk.location
+    erased, videos = closure(lk, ids)
+    targets = erased | videos
+    digest = hashlib.sha256("\n".join(sorted(targets)).encode()).hexdigest()
+    run = Run("erase", {"ids": len(ids), "erased": len(targets), "ids_sha256": digest})
+    ensure_table(location, RUNS)
+    pinned = pins(location)
+    txn: dict[str, int] = defaultdict(int)
+
+    def next_txn(table: str) -> int:
+        txn[table] += 1
+        return txn[table]
+
+    rows: dict[str, int] = {}
+    files_deleted: dict[str, int] = {}
+    gone_files: dict[str, set[str]] = {}
+    regroup = 0
+    for spec in ALL_TABLES.values():
+        cols = [c for c in ID_COLUMNS if c in spec.schema.names]
+        if not cols or not lk.exists(spec.name):
+            continue
+        predicate = " OR ".join(_in(c, targets) for c in cols)
+        if spec is DUP_GROUPS:
+            groups = _groups_of(lk, erased)
+            if groups:
+                regroup = len(_grouped(lk, groups) - erased)
+                predicate = f"({predicate}) OR {_in('dup_group', groups)}"
+        before = lk.delta(spec.name).version()
+        res = commit_delete(
+            location,
+            spec,
+            predicate,
+            app_id=run.run_id,
+            metadata=run.commit_metadata(),
+            txn_version=next_txn(spec.name),
+        )
+        rows[spec.name] = res.rows_written
+        if res.version != before:
+            run.output(res)
+        gone = _delete_files_holding(location, spec, cols, targets)
+        files_deleted[spec.name] = len(gone)
+        gone_files[spec.name] = gone
+    if lk.exists(SPLITS.name):
+        res = commit_update(location, SPLITS, _in("group_key", targets), {"group_key": ""},
+                            app_id=run.run_id, metadata=run.commit_metadata(),
+                            txn_version=next_txn(SPLITS.name))  # fmt: skip
+        if res.rows_written:
+            run.output(res)
+    broken_runs, broken_snaps = _broken(location, pinned, gone_files)
+    if broken_runs:
+        run.output(commit_update(location, RUNS, _in("run_id", set(broken_runs)),
+                                 {"broken_by": run.run_id}, app_id=run.run_id,
+                                 metadata=run.commit_metadata(),
+                                 txn_version=next_txn(RUNS.name)))  # fmt: skip
+    if broken_snaps:
+        run.output(commit_update(location, SNAPSHOTS, _in("snapshot", set(broken_snaps)),
+                                 {"broken_by": run.run_id}, app_id=run.run_id,
+                                 metadata=run.commit_metadata(),
+                                 txn_version=next_txn(SNAPSHOTS.name)))  # fmt: skip
+    run.counts = {"assets": len(erased), "videos": len(videos),
+                  "files_deleted": sum(files_deleted.values()),
+                  "broken_runs": len(broken_runs), "broken_snapshots": len(broken_snaps),
+                  **{f"rows_{t}": n for t, n in rows.items()}}  # fmt: skip
+    # the run's own row: after its updates of `runs`, as a later transaction of this run
+    run.record(location, txn_version=next_txn(RUNS.name))
+    return EraseResult(run.run_id, len(erased), len(videos), rows, files_deleted,
+                       broken_runs, broken_snaps, regroup)  # fmt: skip
+
+
+def _groups_of(lk: Lake, erased: set[str]) -> set[str]:
+    table = lk.table(DUP_GROUPS.name, columns=["asset_id", "dup_group"])
+    mask = pc.is_in(_plain(table.column("asset_id")), value_set=_array(erased))
+    return set(table.filter(mask).column("dup_group").to_pylist())
+
+
+def _grouped(lk: Lake, groups: set[str]) -> set[str]:
+    table = lk.table(DUP_GROUPS.name, columns=["asset_id", "dup_group"])
+    mask = pc.is_in(_plain(table.column("dup_group")), value_set=_array(groups))
+    return set(table.filter(mask).column("asset_id").to_pylist())
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Strings as plain `string` (Delta reads may hand back `string_view`)."""
+    return column if column.type == pa.string() else pc.cast(column, pa.string())
+
+
+def _array(values: set[str]) -> pa.Array:
+    return pa.array(sorted(values), pa.string())
+
+
+def _delete_files_holding(
+    location: LakeLocation, spec: TableSpec, cols: list[str], targets: set[str]
+) -> set[str]:
+    """Deletes the unreferenced Parquet files of a table that hold any of `targets`.
+
+    Returns their paths relative to the table: the files the delete just replaced, and
+    older ones (replaced by a compaction) that vacuum has not deleted yet.
+    """
+    fs, root = location.filesystem()
+    base = f"{root}/{spec.name}"
+    dt = DeltaTable(location.table_uri(spec.name), storage_options=location.storage_options or None)
+    live = set(dt.file_uris())
+    live_rel = {u.rsplit(f"/{spec.name}/", 1)[-1] for u in live}
+    found = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    value_set = _array(targets)
+    gone: set[str] = set()
+    for info in found:
+        rel = info.path[len(base) + 1 :]
+        if info.type != pafs.FileType.File or not rel.endswith(".parquet"):
+            continue
+        if rel.startswith("_delta_log/") or rel in live_rel:
+            continue
+        have = set(pq.read_schema(info.path, filesystem=fs).names)
+        read = [c for c in cols if c in have]
+        if not read:
+            continue
+        table = pq.read_table(info.path, columns=read, filesystem=fs)
+        held = (pc.is_in(_plain(table.column(c)), value_set=value_set) for c in read)
+        if any(pc.any(h).as_py() for h in held):
+            fs.delete_file(info.path)
+            gone.add(rel)
+    if gone:
+        log.info("table %s: deleted %d file(s) holding erased rows", spec.name, len(gone))
+    return gone
+
+
+def _broken(
+    location: LakeLocation, pinned: list[Pin], gone: dict[str, set[str]]
+) -> tuple[list[str], list[str]]:
+    """Runs and snapshots that pinned a table version which referenced a deleted file."""
+    cache: dict[tuple[str, int], bool] = {}
+
+    def lost(table: str, version: int) -> bool:
+        if not gone.get(table):
+            return False
+        key = (table, version)
+        if key not in cache:
+            try:
+                dt = DeltaTable(location.table_uri(table), version=version,
+                                storage_options=location.storage_options or None)  # fmt: skip
+                files = {u.rsplit(f"/{table}/", 1)[-1] for u in dt.file_uris()}
+                cache[key] = bool(files & gone[table])
+            except Exception:  # the version's log is gone: it cannot be read anyway
+                cache[key] = True
+        return cache[key]
+
+    runs: set[str] = set()
+    snaps: set[str] = set()
+    for pin in pinned:
+        if lost(pin.table, pin.version):
+            kind, _, name = pin.by.partition(" ")
+            (runs if kind == "run" else snaps).add(name)
+    return sorted(runs), sorted(snaps)
