@@ -1,4 +1,4 @@
-"""The demo: build a small real corpus, ingest it twice, show the lake.
+"""The demo: build a small real corpus, ingest it twice, curate and split it, show the lake.
 
 `smartray demo [--lake ./lake] [--data ./demo-data]` (what `make demo` runs).
 """
@@ -15,6 +15,12 @@ from smartray.ingest import IngestConfig, ingest
 from smartray.jobrun import JobSettings, run_job
 from smartray.tables.query import format_table, query
 
+GROUPS_QUERY = (
+    "SELECT g.dup_group, count(*) AS assets, min(a.media_type) AS kind, "
+    "count(DISTINCT s.split) AS splits FROM dup_groups g JOIN assets a ON a.asset_id = g.asset_id "
+    "JOIN splits s ON s.asset_id = g.asset_id AND s.split_name = 'demo' "
+    "GROUP BY g.dup_group HAVING count(*) > 1 ORDER BY assets DESC, g.dup_group LIMIT 8"
+)
 DEMO_QUERY = (
     "SELECT reason, count(*) AS inputs, min(source_uri) AS example "
     "FROM quarantine GROUP BY reason ORDER BY reason"
@@ -50,6 +56,7 @@ def run(cfg: DemoJob) -> None:
         print("first run:  " + first.line(), flush=True)
         second = ingest(config)
         print("second run: " + second.line(), flush=True)
+        manage(cfg.lake)
     finally:
         if started:
             ray.shutdown()
@@ -59,8 +66,33 @@ def run(cfg: DemoJob) -> None:
     print(format_table(query(ASSETS_QUERY, lake=cfg.lake)), flush=True)
     print(f"\n$ smartray query {VIDEOS_QUERY!r}", flush=True)
     print(format_table(query(VIDEOS_QUERY, lake=cfg.lake)), flush=True)
+    print(f"\n$ smartray query {GROUPS_QUERY!r}", flush=True)
+    print(format_table(query(GROUPS_QUERY, lake=cfg.lake)), flush=True)
     print(f"\n$ smartray query {DEMO_QUERY!r}", flush=True)
     print(format_table(query(DEMO_QUERY, lake=cfg.lake)), flush=True)
+
+
+def manage(lake: str | None) -> None:
+    """Groups near-duplicates, splits by group, draws a diverse snapshot, checks leaks."""
+    from smartray.curate.config import CurateConfig
+    from smartray.curate.pipeline import curate
+    from smartray.sample.snapshots import snapshot_names, take_snapshot
+    from smartray.split.pipeline import check_leaks, split
+    from smartray.tables import Lake
+
+    print("curate:     " + curate(CurateConfig(), lake=lake).line(), flush=True)
+    summary = split("demo", "train=0.8,val=0.1,test=0.1", lake=lake)
+    print("\n".join(["split:", *summary.lines()]), flush=True)
+    print("leaks:      " + check_leaks(lake=lake, split_name="demo").lines()[0], flush=True)
+    # snapshots never change: one per assets version
+    name = f"demo-diverse-v{Lake(lake).version('assets')}"
+    if name in snapshot_names(Lake(lake)):
+        print(f"sample:     snapshot {name!r} exists (drawn by an earlier demo)", flush=True)
+    else:
+        snap = take_snapshot(
+            name, strategy="diverse", n=12, lake=lake, where="media_type = 'image'"
+        )
+        print("sample:     " + snap.line(), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

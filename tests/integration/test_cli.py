@@ -78,3 +78,8 @@ def test_demo_builds_its_corpus_and_the_second_run_adds_nothing(tmp_path, capsys
     assert "(0 new rows)" in second
     for reason in ("corrupt", "empty", "too_many_pixels", "truncated", "unsupported_format"):
         assert reason in out
+    # managing: every asset grouped, a leak-free split, a diverse snapshot of photos
+    assert "curate:" in out
+    assert "0 group(s) straddle splits" in out
+    assert "sample:     sample" in out
+    assert "12 of" in out
