@@ -56,8 +56,17 @@ class CommitResult:
     already_committed: bool = False
 
 
-def open_table(location: LakeLocation, spec: TableSpec, version: int | None = None) -> DeltaTable:
+def open_table(
+    location: LakeLocation,
+    spec: TableSpec,
+    version: int | None = None,
+    *,
+    allow_missing_nullable: bool = False,
+) -> DeltaTable:
     """Loads a table and checks its stored schema against the spec.
+
+    Readers pass `allow_missing_nullable` to accept a table (or an old version) that
+    predates a nullable column of the spec; writers open with `ensure_table`, which adds it.
 
     Raises:
         deltalake.exceptions.TableNotFoundError: the table does not exist.
@@ -65,7 +74,9 @@ def open_table(location: LakeLocation, spec: TableSpec, version: int | None = No
     """
     uri = location.table_uri(spec.name)
     dt = DeltaTable(uri, version=version, storage_options=location.storage_options or None)
-    check_stored_schema(spec, pa.schema(dt.schema().to_arrow()), uri)
+    check_stored_schema(
+        spec, pa.schema(dt.schema().to_arrow()), uri, allow_missing_nullable=allow_missing_nullable
+    )
     return dt
 
 

@@ -67,7 +67,7 @@ class Lake:
         """
         spec = spec_for(name)
         try:
-            return open_table(self.location, spec, version)
+            return open_table(self.location, spec, version, allow_missing_nullable=True)
         except DeltaTableNotFound:
             raise TableNotFoundError(
                 f"table {name!r} does not exist under {self.uri!r} yet; run `smartray ingest` first"

@@ -123,11 +123,15 @@ class TableSpec:
         return json.dumps(self.snapshot(), indent=2, ensure_ascii=False) + "\n"
 
 
-def check_stored_schema(spec: TableSpec, stored: pa.Schema, uri: str) -> None:
+def check_stored_schema(
+    spec: TableSpec, stored: pa.Schema, uri: str, *, allow_missing_nullable: bool = False
+) -> None:
     """Raises if a stored table's schema lacks a spec column or stores it with another type.
 
     Delta hands back equivalent Arrow types (`binary` for `large_binary`, views for
-    strings), so types are compared in their Delta form.
+    strings), so types are compared in their Delta form. With `allow_missing_nullable`,
+    a nullable column the spec gained after the table was written may be absent (readers
+    of older lakes and of versions before the column came).
 
     Raises:
         SchemaMismatchError: naming the table, the column and both types.
@@ -138,6 +142,8 @@ def check_stored_schema(spec: TableSpec, stored: pa.Schema, uri: str) -> None:
     have = {f.name: f for f in DeltaSchema.from_arrow(stored).fields}
     for name, f in want.items():
         if name not in have:
+            if allow_missing_nullable and f.nullable:
+                continue
             raise SchemaMismatchError(f"table {uri!r}: column {name!r} is missing from the log")
         if str(have[name].type) != str(f.type):
             raise SchemaMismatchError(

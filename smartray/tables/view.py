@@ -47,10 +47,17 @@ def asset_view(lake: Lake, assets_version: int | None = None) -> AssetView:
     """
     if not lake.exists(ASSETS.name):
         raise ConfigError(f"lake {lake.uri!r} has no assets yet: run `smartray ingest` first")
-    assets_dt = open_table(lake.location, ASSETS, assets_version)
+    assets_dt = open_table(lake.location, ASSETS, assets_version, allow_missing_nullable=True)
     versions = {"assets": assets_dt.version()}
-    table = assets_dt.to_pyarrow_dataset().to_table(columns=ASSETS.light_columns)
-    table = table.sort_by("asset_id")
+    stored = set(pa.schema(assets_dt.schema().to_arrow()).names)
+    cols = [c for c in ASSETS.light_columns if c in stored]
+    table = assets_dt.to_pyarrow_dataset().to_table(columns=cols).sort_by("asset_id")
+    for name in ASSETS.light_columns:  # columns that came after this version: null
+        if name not in stored:
+            table = table.append_column(
+                name, pa.nulls(table.num_rows, ASSETS.schema.field(name).type)
+            )
+    table = table.select(ASSETS.light_columns)
     groups = pa.table(
         {"asset_id": pa.array([], pa.string()), "dup_group": pa.array([], pa.string())}
     )
