@@ -77,7 +77,9 @@ def variants(crop: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     ]
 
 
-def quality(threshold: int, bands: int, bits: int, seed: int = 0) -> dict[str, float]:
+def quality(
+    threshold: int, bands: int, bits: int, seed: int = 0, hashes: str = "phash,dhash"
+) -> dict[str, float]:
     originals = crops(seed=seed)
     rng = np.random.default_rng(seed + 1)
     images, parent = [], []
@@ -87,8 +89,9 @@ def quality(threshold: int, bands: int, bits: int, seed: int = 0) -> dict[str, f
         for v in variants(c, rng):
             images.append(v)
             parent.append(i)
-    sig = lsh.signatures([phash(g) for g in images], [dhash(g) for g in images])
-    pairs = lsh.near_pairs(sig, lsh.band_positions(bands, bits, 128), threshold)
+    fns = {"phash": phash, "dhash": dhash}
+    sig = lsh.signatures(*([fns[h](g) for g in images] for h in hashes.split(",")))
+    pairs = lsh.near_pairs(sig, lsh.band_positions(bands, bits, 64 * sig.shape[0]), threshold)
     labels = component_labels(len(images), pairs)
     orig_rows = [i for i, p in enumerate(parent) if p == -1]
     label_of_original = labels[orig_rows]
@@ -188,11 +191,12 @@ def main() -> None:
     ap.add_argument("--bits", type=int, default=d.band_bits)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--baseline-n", type=int, default=100_000)
+    ap.add_argument("--hashes", default="phash,dhash", help="quality: phash, dhash or both")
     args = ap.parse_args()
     if args.what == "quality":
-        print(f"threshold {args.threshold}, {args.bands} bands x {args.bits} bits")
+        print(f"{args.hashes}: threshold {args.threshold}, {args.bands} bands x {args.bits} bits")
         for seed in (0, 1, 2):  # which 500 crops, and the crop offsets
-            r = quality(args.threshold, args.bands, args.bits, seed=seed)
+            r = quality(args.threshold, args.bands, args.bits, seed=seed, hashes=args.hashes)
             print(
                 f"  seed {seed}: recall {r['recall']:.4f}, false pairs {r['false_pairs']:.4f} "
                 f"({r['pairs']:.0f} near pairs)"
