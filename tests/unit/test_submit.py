@@ -65,7 +65,7 @@ def test_only_endpoint_and_region_travel_with_the_job(monkeypatch):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["nojob", "--address", "http://h:8265"], "unknown job 'nojob'; jobs: augment, check-leaks, curate, demo"),
+        (["nojob", "--address", "http://h:8265"], "unknown job 'nojob'; jobs: augment, check"),
         (["--address", "http://h:8265"], "no job given"),
         (["tables"], "no cluster address"),
         (["ingest", "--address", "http://h:8265"], "flags of 'ingest' are not valid"),
