@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -27,7 +26,7 @@ from smartray.tables.catalog import ASSETS, DUP_GROUPS, RUNS, SPLITS
 from smartray.tables.commit import commit_parts, commit_rows, ensure_table, existing_keys
 from smartray.tables.lake import Lake
 from smartray.tables.parts import PartFile, write_part
-from smartray.tables.runs import Run
+from smartray.tables.runs import Run, RunSummary
 from smartray.tables.storage import LakeLocation
 
 log = logging.getLogger(__name__)
@@ -36,13 +35,8 @@ PARENT_COLUMNS = ["asset_id", "data", "format", "captured_at", "stored_bytes", "
                   "frame_index", "timestamp_ms"]  # fmt: skip
 
 
-@dataclass
-class AugmentSummary:
+class AugmentSummary(RunSummary):
     """What an augment run did."""
-
-    run_id: str
-    counts: dict[str, int]
-    versions: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         """The job's summary line."""
@@ -137,7 +131,7 @@ def augment_snapshot(
     run.counts = {"parents": len(parents), "copies": copies, "children": result.rows_written,
                   "existing": len(skip), "grouped": grouped, "split_rows": split_rows}  # fmt: skip
     run.record(location)
-    return AugmentSummary(run.run_id, run.counts, dict(run.output_versions))
+    return AugmentSummary.of(run)
 
 
 def _inherit(lk: Lake, run: Run, wanted: dict[str, str]) -> tuple[int, int]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +33,7 @@ from smartray.curate.groups import (
 from smartray.errors import ConfigError
 from smartray.tables.catalog import ASSETS, DUP_GROUPS, RUNS
 from smartray.tables.commit import commit_upsert, ensure_table
-from smartray.tables.runs import Run
+from smartray.tables.runs import Run, RunSummary
 from smartray.tables.storage import LakeLocation
 
 log = logging.getLogger(__name__)
@@ -42,13 +41,8 @@ log = logging.getLogger(__name__)
 I64 = npt.NDArray[np.int64]
 
 
-@dataclass
-class CurateSummary:
+class CurateSummary(RunSummary):
     """What a curate run did; `line()` is the job's summary line."""
-
-    run_id: str
-    counts: dict[str, int]
-    versions: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         """Assets, new ones, pairs, groups, rows written, version."""
@@ -194,4 +188,4 @@ def curate(
         "written": result.rows_written,
     }
     run.record(location)
-    return CurateSummary(run.run_id, run.counts, dict(run.output_versions))
+    return CurateSummary.of(run)

@@ -14,7 +14,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -40,7 +39,7 @@ from smartray.sources import S3Settings, SourceReader, list_inputs
 from smartray.sources.base import Reader, SourceEntry
 from smartray.tables.catalog import ASSET_SOURCES, ASSETS, QUARANTINE, RUNS, VIDEOS
 from smartray.tables.commit import commit_parts, commit_rows, ensure_table, existing_keys
-from smartray.tables.runs import Run
+from smartray.tables.runs import Run, RunSummary
 from smartray.tables.storage import LakeLocation
 from smartray.video.ops import ingest_video_batch, is_video
 
@@ -51,13 +50,8 @@ class IngestTaskError(SmartrayError):
     """An ingest task failed for a reason other than its input (nothing was committed)."""
 
 
-@dataclass
-class IngestSummary:
+class IngestSummary(RunSummary):
     """What an ingest run did; `line()` is the job's one summary line."""
-
-    run_id: str
-    counts: dict[str, int]
-    versions: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         """listed, ingested, duplicates, quarantined, and table versions."""
@@ -199,7 +193,7 @@ def ingest(
         "run %s: list %.1f s, prepare %.1f s, process %.1f s, reconcile + commit %.1f s",
         run.run_id, t_list, t_prepare, t_process, lap(),
     )  # fmt: skip
-    return IngestSummary(run.run_id, run.counts, dict(run.output_versions))
+    return IngestSummary.of(run)
 
 
 def _import_worker_modules() -> int:

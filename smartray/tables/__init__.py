@@ -14,10 +14,10 @@ from smartray.tables.catalog import (
 )
 from smartray.tables.commit import (
     CommitResult,
-    commit_delete,
     commit_parts,
     commit_rows,
     commit_upsert,
+    commit_where,
     ensure_table,
 )
 from smartray.tables.lake import Lake, TableInfo
@@ -41,10 +41,10 @@ __all__ = [
     "PartFile",
     "TableInfo",
     "TableSpec",
-    "commit_delete",
     "commit_parts",
     "commit_rows",
     "commit_upsert",
+    "commit_where",
     "ensure_table",
     "spec_for",
     "write_part",

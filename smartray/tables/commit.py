@@ -213,46 +213,29 @@ def commit_upsert(
     return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
 
 
-def commit_delete(
+def commit_where(
     location: LakeLocation,
     spec: TableSpec,
     predicate: str,
     *,
+    set_values: dict[str, Any] | None = None,
     app_id: str,
     metadata: dict[str, Any] | None = None,
     txn_version: int = 1,
 ) -> CommitResult:
-    """Deletes the rows matching a SQL `predicate`, exactly once; files are rewritten.
+    """Deletes the rows matching a SQL `predicate`, or sets `set_values` in them; once.
+
+    The files holding those rows are rewritten.
 
     Returns:
-        A result whose `rows_written` counts the rows deleted.
+        A result whose `rows_written` counts the rows deleted or updated.
     """
 
     def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
-        metrics = dt.delete(predicate, commit_properties=props)
-        return int(metrics.get("num_deleted_rows", 0)), 0
-
-    return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
-
-
-def commit_update(
-    location: LakeLocation,
-    spec: TableSpec,
-    predicate: str,
-    new_values: dict[str, Any],
-    *,
-    app_id: str,
-    metadata: dict[str, Any] | None = None,
-    txn_version: int = 1,
-) -> CommitResult:
-    """Sets columns to `new_values` in the rows matching a SQL `predicate`, exactly once.
-
-    Returns:
-        A result whose `rows_written` counts the rows updated.
-    """
-
-    def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
-        metrics = dt.update(new_values=new_values, predicate=predicate, commit_properties=props)
+        if set_values is None:
+            metrics = dt.delete(predicate, commit_properties=props)
+            return int(metrics.get("num_deleted_rows", 0)), 0
+        metrics = dt.update(new_values=set_values, predicate=predicate, commit_properties=props)
         return int(metrics.get("num_updated_rows", 0)), 0
 
     return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from smartray.tables.catalog import RUNS
 from smartray.tables.commit import CommitResult, commit_rows
@@ -17,6 +17,27 @@ def new_run_id(job: str) -> str:
     """A sortable, unique run id: `<job>-<UTC time>-<random>`."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     return f"{job}-{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for its job's summary line: its id, counts and the versions it wrote.
+
+    Each job's summary subclasses it and defines `line()`.
+    """
+
+    run_id: str
+    counts: dict[str, int]
+    versions: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, run: Run) -> Self:
+        """The summary of a recorded run."""
+        return cls(run.run_id, dict(run.counts), dict(run.output_versions))
+
+    def line(self) -> str:
+        """One line: the run id and its counts."""
+        return f"{self.run_id}: " + ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
 
 
 @dataclass

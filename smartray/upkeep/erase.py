@@ -34,7 +34,7 @@ from deltalake import DeltaTable
 
 from smartray.errors import ConfigError
 from smartray.tables.catalog import ALL_TABLES, ASSETS, DUP_GROUPS, RUNS, SNAPSHOTS, SPLITS, VIDEOS
-from smartray.tables.commit import commit_delete, commit_update, ensure_table
+from smartray.tables.commit import commit_where, ensure_table
 from smartray.tables.lake import Lake
 from smartray.tables.runs import Run
 from smartray.tables.spec import TableSpec
@@ -181,7 +181,7 @@ def erase(ids: Sequence[str], *, lake: str | None = None) -> EraseResult:
                 regroup = len(_grouped(lk, groups) - erased)
                 predicate = f"({predicate}) OR {_in('dup_group', groups)}"
         before = lk.delta(spec.name).version()
-        res = commit_delete(
+        res = commit_where(
             location,
             spec,
             predicate,
@@ -196,22 +196,19 @@ def erase(ids: Sequence[str], *, lake: str | None = None) -> EraseResult:
         files_deleted[spec.name] = len(gone)
         gone_files[spec.name] = gone
     if lk.exists(SPLITS.name):
-        res = commit_update(location, SPLITS, _in("group_key", targets), {"group_key": ""},
-                            app_id=run.run_id, metadata=run.commit_metadata(),
-                            txn_version=next_txn(SPLITS.name))  # fmt: skip
+        res = commit_where(location, SPLITS, _in("group_key", targets),
+                           set_values={"group_key": ""}, app_id=run.run_id,
+                           metadata=run.commit_metadata(),
+                           txn_version=next_txn(SPLITS.name))  # fmt: skip
         if res.rows_written:
             run.output(res)
     broken_runs, broken_snaps = _broken(location, pinned, gone_files)
-    if broken_runs:
-        run.output(commit_update(location, RUNS, _in("run_id", set(broken_runs)),
-                                 {"broken_by": run.run_id}, app_id=run.run_id,
-                                 metadata=run.commit_metadata(),
-                                 txn_version=next_txn(RUNS.name)))  # fmt: skip
-    if broken_snaps:
-        run.output(commit_update(location, SNAPSHOTS, _in("snapshot", set(broken_snaps)),
-                                 {"broken_by": run.run_id}, app_id=run.run_id,
-                                 metadata=run.commit_metadata(),
-                                 txn_version=next_txn(SNAPSHOTS.name)))  # fmt: skip
+    for spec, key, names in ((RUNS, "run_id", broken_runs), (SNAPSHOTS, "snapshot", broken_snaps)):
+        if names:
+            run.output(commit_where(location, spec, _in(key, set(names)),
+                                    set_values={"broken_by": run.run_id}, app_id=run.run_id,
+                                    metadata=run.commit_metadata(),
+                                    txn_version=next_txn(spec.name)))  # fmt: skip
     run.counts = {"assets": len(erased), "videos": len(videos),
                   "files_deleted": sum(files_deleted.values()),
                   "broken_runs": len(broken_runs), "broken_snapshots": len(broken_snaps),
