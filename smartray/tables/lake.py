@@ -133,8 +133,9 @@ class Lake:
         )
         if asset_ids is None:
             return ds
-        wanted = set(asset_ids)
-        return ds.filter(lambda row: row["asset_id"] in wanted)
+        from ray.data.expressions import col
+
+        return ds.filter(expr=col("asset_id").is_in(list(asset_ids)))
 
     def snapshot(self, name: str, *, columns: list[str] | None = None, to: Kind = "arrow") -> Any:
         """The assets of snapshot `name`, read from the `assets` version it was drawn from.
