@@ -114,6 +114,8 @@ QUARANTINE = TableSpec(
             _f("source_sha256", pa.string(), nullable=True),
             _f("run_id", pa.string()),
             _f("quarantined_at", _UTC),
+            # what refused it: null or "ingest" for media, "label_import" for labels
+            _f("stage", pa.string(), nullable=True),
         ]
     ),
 )
@@ -195,9 +197,91 @@ SNAPSHOTS = TableSpec(
     ),
 )
 
+ONTOLOGIES = TableSpec(
+    name="ontologies",
+    description="every registered version of every label ontology (`smartray ontology add`)",
+    key=("ontology", "version"),
+    schema=pa.schema(
+        [
+            _f("ontology", pa.string()),
+            _f("version", pa.int32()),
+            _f("definition", pa.string()),  # canonical JSON of the validated ontology
+            _f("sha256", pa.string()),  # of the definition
+            _f("run_id", pa.string()),
+            _f("registered_at", _UTC),
+        ]
+    ),
+)
+
+LABEL_EVENTS = TableSpec(
+    name="label_events",
+    description="append-only label ledger: one row per annotation object imported, and one "
+    "per review decision",
+    key=("event_id",),
+    schema=pa.schema(
+        [
+            # sha256 of (asset_id, annotator, payload, ontology@version): the same file
+            # imported twice adds nothing
+            _f("event_id", pa.string()),
+            _f("asset_id", pa.string()),
+            _f("event", pa.string()),  # "annotation" or "review"
+            _f("kind", pa.string()),  # class, tag, box, polygon; a review: its decision
+            _f("class_id", pa.int32(), nullable=True),
+            _f("class_name", pa.string(), nullable=True),
+            _f("payload", pa.string()),  # canonical JSON
+            _f("annotator", pa.string()),  # who made it (a review: the reviewer)
+            _f("source", pa.string()),  # human, model, consensus
+            _f("ontology", pa.string()),
+            _f("ontology_version", pa.int32()),
+            _f("status", pa.string()),  # annotation: submitted; review: the state it sets
+            _f("target_id", pa.string(), nullable=True),  # a review: the annotation event
+            _f("comment", pa.string(), nullable=True),
+            _f("source_uri", pa.string(), nullable=True),  # the imported file
+            _f("run_id", pa.string()),
+            _f("created_at", _UTC),
+        ]
+    ),
+)
+
+LABELS = TableSpec(
+    name="labels",
+    description="the current approved labels of each asset, rebuilt from `label_events`",
+    key=("asset_id", "label_id"),
+    schema=pa.schema(
+        [
+            _f("asset_id", pa.string()),
+            _f("label_id", pa.string()),  # the approved annotation event
+            _f("kind", pa.string()),
+            _f("class_id", pa.int32(), nullable=True),
+            _f("class_name", pa.string(), nullable=True),
+            _f("payload", pa.string()),
+            _f("annotator", pa.string()),
+            _f("source", pa.string()),
+            _f("ontology", pa.string()),
+            _f("ontology_version", pa.int32()),
+            _f("approved_by", pa.string()),
+            _f("approved_at", _UTC),
+            _f("agreement", pa.float32(), nullable=True),  # consensus labels only
+            _f("run_id", pa.string()),
+        ]
+    ),
+)
+
 ALL_TABLES: dict[str, TableSpec] = {
     s.name: s
-    for s in (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS, VIDEOS, DUP_GROUPS, SPLITS, SNAPSHOTS)
+    for s in (
+        ASSETS,
+        ASSET_SOURCES,
+        QUARANTINE,
+        RUNS,
+        VIDEOS,
+        DUP_GROUPS,
+        SPLITS,
+        SNAPSHOTS,
+        ONTOLOGIES,
+        LABEL_EVENTS,
+        LABELS,
+    )
 }
 
 

@@ -1,0 +1,1 @@
+"""Annotating and reviewing: ontology, label formats, the label ledger, review."""
