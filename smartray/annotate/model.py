@@ -95,9 +95,15 @@ class Annotation:
     def from_payload(asset_id: str, payload: str | dict[str, Any]) -> Annotation:
         """The inverse of `payload()`."""
         p = json.loads(payload) if isinstance(payload, str) else payload
-        return Annotation.make(asset_id, p["kind"], p["class"], bbox=p.get("bbox"),
-                               points=p.get("points"), attributes=p.get("attributes"),
-                               score=p.get("score"))  # fmt: skip
+        return Annotation.make(
+            asset_id,
+            p["kind"],
+            p["class"],
+            bbox=p.get("bbox"),
+            points=p.get("points"),
+            attributes=p.get("attributes"),
+            score=p.get("score"),
+        )
 
     def xyxy(self) -> tuple[float, float, float, float]:
         """The box (or the polygon's bounding box) as (x1, y1, x2, y2)."""
@@ -126,10 +132,11 @@ class Refusal:
 
 @dataclass
 class Parsed:
-    """What a format reader found in a file: objects, refusals, and images seen."""
+    """What a format reader found in a file: objects (with where they were) and refusals."""
 
     annotations: list[Annotation] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+    entries: list[str] = field(default_factory=list)  # where each annotation was in the file
 
 
 def check(
@@ -140,24 +147,36 @@ def check(
     Returns a `Refusal` naming the class or coordinate at fault, or None if it is valid.
     """
     if NEEDS_KIND.get(ann.kind) not in ontology.kinds:
-        return Refusal(entry, KIND_NOT_IN_ONTOLOGY,
-                       f"a {ann.kind} label, but ontology {ontology.name!r} v{ontology.version} "
-                       f"makes {', '.join(ontology.kinds)}")  # fmt: skip
+        return Refusal(
+            entry,
+            KIND_NOT_IN_ONTOLOGY,
+            f"a {ann.kind} label, but ontology {ontology.name!r} v{ontology.version} "
+            f"makes {', '.join(ontology.kinds)}",
+        )
     if ontology.class_by_name(ann.label) is None:
-        return Refusal(entry, UNKNOWN_CLASS,
-                       f"class {ann.label!r} is not in ontology {ontology.name!r} "
-                       f"v{ontology.version} ({', '.join(ontology.class_names)})")  # fmt: skip
+        return Refusal(
+            entry,
+            UNKNOWN_CLASS,
+            f"class {ann.label!r} is not in ontology {ontology.name!r} "
+            f"v{ontology.version} ({', '.join(ontology.class_names)})",
+        )
     if ann.kind not in ("box", "polygon"):
         return None
     x1, y1, x2, y2 = ann.xyxy()
     if x2 - x1 <= 0 or y2 - y1 <= 0:
-        return Refusal(entry, ZERO_AREA, f"{ann.kind} of class {ann.label!r} has zero area "
-                                         f"({x1}, {y1}, {x2}, {y2})")  # fmt: skip
+        return Refusal(
+            entry,
+            ZERO_AREA,
+            f"{ann.kind} of class {ann.label!r} has zero area ({x1}, {y1}, {x2}, {y2})",
+        )
     if size is not None:
         w, h = size
         tol = 0.5  # half a pixel of rounding
         if x1 < -tol or y1 < -tol or x2 > w + tol or y2 > h + tol:
-            return Refusal(entry, BOX_OUTSIDE_IMAGE,
-                           f"{ann.kind} of class {ann.label!r} spans ({x1}, {y1})-({x2}, {y2}), "
-                           f"outside the {w}x{h} image")  # fmt: skip
+            return Refusal(
+                entry,
+                BOX_OUTSIDE_IMAGE,
+                f"{ann.kind} of class {ann.label!r} spans ({x1}, {y1})-({x2}, {y2}), "
+                f"outside the {w}x{h} image",
+            )
     return None

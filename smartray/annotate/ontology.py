@@ -75,8 +75,9 @@ class Ontology(BaseModel):
                     f"class id {c.id} is used twice: by {seen_ids[c.id]!r} and {c.name!r}"
                 )
             if c.name in seen_names:
-                raise ValueError(f"class name {c.name!r} is used twice (ids {seen_names[c.name]} "
-                                 f"and {c.id})")  # fmt: skip
+                raise ValueError(
+                    f"class name {c.name!r} is used twice (ids {seen_names[c.name]} and {c.id})"
+                )
             seen_ids[c.id], seen_names[c.name] = c.name, c.id
         return self
 

@@ -78,24 +78,33 @@ class Resolver:
         scheme = parsed.scheme.lower()
         if scheme in ("http", "https"):
             if parsed.hostname not in self.allowed_hosts:
-                return Refusal(entry, URL_NOT_ALLOWED,
-                               f"{ref!r}: host {parsed.hostname!r} is not allowed "
-                               f"(--allow-host; allowed: {list(self.allowed_hosts)})")  # fmt: skip
+                return Refusal(
+                    entry,
+                    URL_NOT_ALLOWED,
+                    f"{ref!r}: host {parsed.hostname!r} is not allowed "
+                    f"(--allow-host; allowed: {list(self.allowed_hosts)})",
+                )
             return None
         if scheme == "s3":
             return None
         if scheme == "data" and has_id:
             return None
         if scheme:
-            return Refusal(entry, URL_NOT_ALLOWED,
-                           f"{ref!r}: scheme {scheme!r} is not allowed (relative paths, s3://, "
-                           "http(s):// to allowed hosts)")  # fmt: skip
+            return Refusal(
+                entry,
+                URL_NOT_ALLOWED,
+                f"{ref!r}: scheme {scheme!r} is not allowed (relative paths, s3://, "
+                "http(s):// to allowed hosts)",
+            )
         if ref.startswith(LABEL_STUDIO_PATHS):
             if has_id:
                 return None
-            return Refusal(entry, URL_NOT_ALLOWED,
-                           f"{ref!r}: a Label Studio upload path maps to an asset only through "
-                           "the task's data.asset_id")  # fmt: skip
+            return Refusal(
+                entry,
+                URL_NOT_ALLOWED,
+                f"{ref!r}: a Label Studio upload path maps to an asset only through "
+                "the task's data.asset_id",
+            )
         if ref.startswith(("/", "\\")) or os.path.isabs(ref):
             return Refusal(entry, PATH_ESCAPE, f"{ref!r}: absolute paths are not read")
         norm = posixpath.normpath(ref.replace("\\", "/"))
@@ -134,8 +143,9 @@ class Resolver:
         root = os.path.realpath(self.image_root)
         path = os.path.realpath(os.path.join(root, ref))
         if os.path.commonpath([root, path]) != root:
-            return Refusal(entry, PATH_ESCAPE, f"{ref!r}: resolves outside the image root "
-                                               "(a symlink or ..)")  # fmt: skip
+            return Refusal(
+                entry, PATH_ESCAPE, f"{ref!r}: resolves outside the image root (a symlink or ..)"
+            )
         return path
 
 

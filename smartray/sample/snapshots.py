@@ -65,27 +65,36 @@ def apply_filter(view: AssetView, where: str | None) -> pa.Table:
         ConfigError: it does not parse, names an unknown column, or does not evaluate;
             the message names the valid columns.
     """
+    return filter_table(view.table, where)
+
+
+def filter_table(table: pa.Table, where: str | None, flag: str = "--where") -> pa.Table:
+    """The rows of `table` matching the SQL expression `where` (all rows if None).
+
+    Raises:
+        ConfigError: as `apply_filter`.
+    """
     if not where:
-        return view.table
+        return table
     import polars as pl
 
-    valid = ", ".join(view.columns)
+    valid = ", ".join(table.column_names)
     try:
         expr = pl.sql_expr(where)
     except Exception as e:
-        raise ConfigError(f"--where {where!r} does not parse ({e}); columns: {valid}") from None
-    unknown = [c for c in expr.meta.root_names() if c not in view.columns]
+        raise ConfigError(f"{flag} {where!r} does not parse ({e}); columns: {valid}") from None
+    unknown = [c for c in expr.meta.root_names() if c not in table.column_names]
     if unknown:
         raise ConfigError(
-            f"--where {where!r}: unknown column(s) {', '.join(unknown)}; valid columns: {valid}"
+            f"{flag} {where!r}: unknown column(s) {', '.join(unknown)}; valid columns: {valid}"
         )
-    frame = pl.from_arrow(view.table)
+    frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     try:
         kept = frame.with_row_index("_row").filter(expr).get_column("_row").to_numpy()
     except Exception as e:
-        raise ConfigError(f"--where {where!r} cannot be evaluated: {e}") from None
-    return view.table.take(pa.array(kept, pa.int64()))
+        raise ConfigError(f"{flag} {where!r} cannot be evaluated: {e}") from None
+    return table.take(pa.array(kept, pa.int64()))
 
 
 def draw(rows: pa.Table, strategy: str, n: int, seed: int, by: str | None) -> np.ndarray:

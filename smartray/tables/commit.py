@@ -241,6 +241,28 @@ def commit_where(
     return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
 
 
+def commit_replace(
+    location: LakeLocation,
+    spec: TableSpec,
+    rows: pa.Table,
+    *,
+    app_id: str,
+    metadata: dict[str, Any] | None = None,
+    txn_version: int = 1,
+) -> CommitResult:
+    """Replaces the whole table with `rows` in one commit, exactly once.
+
+    For tables derived from a ledger; earlier versions stay readable until vacuumed.
+    """
+    data = _dedupe(spec, spec.cast(rows))
+
+    def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
+        write_deltalake(dt, data, mode="overwrite", commit_properties=props)
+        return data.num_rows, 0
+
+    return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
+
+
 def commit_parts(
     location: LakeLocation,
     spec: TableSpec,

@@ -1,0 +1,130 @@
+"""`smartray export`: images and their current labels, for an annotation tool.
+
+The assets come from a snapshot (pinned to its `assets` version) or a `--where` filter
+over the asset view. They stream in chunks of `--chunk` assets: each chunk's image bytes
+are read (only those rows), written as `images/<asset_id>.<ext>` under the output folder
+or `s3://` prefix, and handed to the format's writer with the chunk's approved labels
+(`labels`), so a 100,000-image export never holds more than one chunk.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pyarrow.dataset as pads
+
+from smartray.annotate.formats.base import ImageMeta, OutDir, Writer
+from smartray.annotate.ledger import ontology_for
+from smartray.annotate.model import Annotation
+from smartray.errors import ConfigError
+from smartray.tables.catalog import ASSETS, LABELS
+from smartray.tables.commit import open_table
+from smartray.tables.lake import Lake
+from smartray.tables.view import asset_view
+
+EXPORT_FORMATS = ("coco", "yolo", "labelstudio", "cvat")
+EXTENSIONS = {"jpeg": "jpg", "png": "png"}
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote."""
+
+    out: str
+    fmt: str
+    images: int
+    objects: int
+    files: list[str]
+
+    def line(self) -> str:
+        """The job's summary line."""
+        return (
+            f"export {self.fmt}: {self.images} image(s), {self.objects} label object(s) -> "
+            f"{self.out} ({', '.join(self.files)})"
+        )
+
+
+def select_assets(lake: Lake, snapshot: str | None, where: str | None) -> tuple[list[str], int]:
+    """The asset ids to export and the `assets` version to read them from."""
+    if (snapshot is None) == (where is None):
+        raise ConfigError("give one of --snapshot NAME or --where EXPR")
+    if snapshot is not None:
+        from smartray.sample.snapshots import snapshot_members
+
+        members = snapshot_members(lake, snapshot)
+        if any(members.column("broken_by").to_pylist()):
+            raise ConfigError(f"snapshot {snapshot!r} was broken by an erasure")
+        return members["asset_id"].to_pylist(), int(members["assets_version"][0].as_py())
+    from smartray.sample.snapshots import apply_filter
+
+    view = asset_view(lake)
+    rows = apply_filter(view, where)
+    if not rows.num_rows:
+        raise ConfigError(f"--where {where!r} matches no asset; nothing written")
+    return rows["asset_id"].to_pylist(), view.versions["assets"]
+
+
+def current_labels(lake: Lake, ids: list[str]) -> dict[str, list[Annotation]]:
+    """The approved label objects of `ids`, from `labels`."""
+    out: dict[str, list[Annotation]] = defaultdict(list)
+    if not lake.exists(LABELS.name):
+        return out
+    t = (
+        lake.delta(LABELS.name)
+        .to_pyarrow_dataset()
+        .to_table(columns=["asset_id", "payload"], filter=pads.field("asset_id").isin(ids))
+    )
+    for aid, payload in zip(t["asset_id"].to_pylist(), t["payload"].to_pylist(), strict=True):
+        out[aid].append(Annotation.from_payload(aid, json.loads(payload)))
+    return out
+
+
+def export(
+    fmt: str,
+    out: str,
+    *,
+    lake: str | None = None,
+    snapshot: str | None = None,
+    where: str | None = None,
+    ontology: str | None = None,
+    image_url_prefix: str | None = None,
+    chunk: int = 1000,
+) -> ExportSummary:
+    """Writes the selected assets' images and labels in format `fmt` under `out`.
+
+    Raises:
+        ConfigError: an unknown format, no or both selections, an unknown snapshot, a
+            filter that fails or matches nothing, or no ontology.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
+    lk = Lake(lake)
+    onto = ontology_for(lk, ontology, None)
+    ids, version = select_assets(lk, snapshot, where)
+    target = OutDir(out)
+    module = importlib.import_module(f"smartray.annotate.formats.{fmt}")
+    writer: Writer = module.Writer(target, onto, image_url_prefix)
+    dt_ = open_table(lk.location, ASSETS, version, allow_missing_nullable=True)
+    images = objects = 0
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        rows = dt_.to_pyarrow_dataset().to_table(
+            columns=["asset_id", "format", "width", "height", "data"],
+            filter=pads.field("asset_id").isin(part),
+        )
+        labels = current_labels(lk, part)
+        by_id = {r["asset_id"]: r for r in rows.to_pylist()}
+        for aid in part:
+            row = by_id[aid]
+            name = f"images/{aid}.{EXTENSIONS.get(row['format'], row['format'])}"
+            target.write(name, row["data"])
+            url = (image_url_prefix or "") + name
+            anns = labels.get(aid, [])
+            writer.add(ImageMeta(aid, row["width"], row["height"], name, url), anns)
+            images += 1
+            objects += len(anns)
+    files = writer.close()
+    return ExportSummary(target.uri, fmt, images, objects, files)

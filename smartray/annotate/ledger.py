@@ -1,0 +1,294 @@
+"""The label ledger: registered ontologies, and validated imports into `label_events`.
+
+`label_events` is append-only. An import adds one `annotation` event per object; its key
+hashes (asset id, annotator, payload, ontology@version), so the same file imported twice
+adds nothing. Every entry that cannot be imported becomes a `quarantine` row (stage
+`label_import`, the file, where in it, a reason) and the valid rest is imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from smartray.annotate.model import Annotation, Parsed, Refusal, check, event_id
+from smartray.annotate.ontology import Ontology, parse_ontology
+from smartray.annotate.resolve import Resolver
+from smartray.errors import ConfigError
+from smartray.tables.catalog import ASSETS, LABEL_EVENTS, ONTOLOGIES, QUARANTINE, RUNS
+from smartray.tables.commit import commit_rows, ensure_table
+from smartray.tables.lake import Lake
+from smartray.tables.runs import Run
+
+FORMATS = ("coco", "yolo", "labelstudio", "cvat", "folders")
+SOURCES = ("human", "model")
+
+
+def register(ontology: Ontology, *, lake: str | None = None) -> tuple[str, bool]:
+    """Stores `ontology` in `ontologies`; returns (run id, whether it was new).
+
+    Raises:
+        ConfigError: that name and version exist with another definition.
+    """
+    lk = Lake(lake)
+    known = registered(lk, ontology.name)
+    if ontology.version in known:
+        if known[ontology.version].digest() != ontology.digest():
+            raise ConfigError(
+                f"ontology {ontology.name!r} v{ontology.version} is registered with another "
+                "definition: give the changed ontology a new version"
+            )
+        return "", False
+    run = Run("ontology", {"ontology": ontology.name, "version": ontology.version})
+    ensure_table(lk.location, RUNS)
+    row = {
+        "ontology": ontology.name,
+        "version": ontology.version,
+        "definition": ontology.canonical_json(),
+        "sha256": ontology.digest(),
+        "run_id": run.run_id,
+        "registered_at": dt.datetime.now(dt.UTC),
+    }
+    run.output(
+        commit_rows(
+            lk.location, ONTOLOGIES, [row], app_id=run.run_id, metadata=run.commit_metadata()
+        )
+    )
+    run.counts = {"registered": 1}
+    run.record(lk.location)
+    return run.run_id, True
+
+
+def registered(lake: Lake, name: str | None = None) -> dict[int, Ontology]:
+    """The registered versions of ontology `name` (all names if None: then keyed by order)."""
+    if not lake.exists(ONTOLOGIES.name):
+        return {}
+    rows = lake.table(ONTOLOGIES.name, columns=["ontology", "version", "definition"]).to_pylist()
+    return {
+        r["version"]: parse_ontology(json.loads(r["definition"]))
+        for r in rows
+        if name is None or r["ontology"] == name
+    }
+
+
+def ontology_for(lake: Lake, name: str | None, version: int | None) -> Ontology:
+    """The ontology to label under: `name` at `version` (latest if None).
+
+    Raises:
+        ConfigError: none is registered, the name is ambiguous or unknown, or the version
+            is not registered.
+    """
+    names: set[str] = set()
+    if lake.exists(ONTOLOGIES.name):
+        names = set(lake.table(ONTOLOGIES.name, columns=["ontology"])["ontology"].to_pylist())
+    if not names:
+        raise ConfigError("no ontology registered: `smartray ontology add FILE.yaml` first")
+    if name is None:
+        if len(names) > 1:
+            raise ConfigError(f"several ontologies are registered ({sorted(names)}): --ontology")
+        name = next(iter(names))
+    if name not in names:
+        raise ConfigError(f"unknown ontology {name!r}; registered: {sorted(names)}")
+    versions = registered(lake, name)
+    v = version if version is not None else max(versions)
+    if v not in versions:
+        raise ConfigError(f"ontology {name!r} has no v{v}; registered: {sorted(versions)}")
+    return versions[v]
+
+
+def asset_sizes(lake: Lake) -> dict[str, tuple[int, int]]:
+    """asset_id -> (width, height) of every asset (reads three columns only)."""
+    if not lake.exists(ASSETS.name):
+        return {}
+    t = lake.table(ASSETS.name, columns=["asset_id", "width", "height"])
+    return {
+        a: (w, h)
+        for a, w, h in zip(
+            t["asset_id"].to_pylist(), t["width"].to_pylist(), t["height"].to_pylist(), strict=True
+        )
+    }
+
+
+def reader(fmt: str) -> Any:
+    """The `read` function of format `fmt`."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return importlib.import_module(f"smartray.annotate.formats.{fmt}").read
+
+
+@dataclass
+class ImportSummary:
+    """What an import did."""
+
+    run_id: str
+    path: str
+    fmt: str
+    imported: int
+    already: int
+    assets: int
+    refused: Counter[str] = field(default_factory=Counter)
+
+    def line(self) -> str:
+        """The job's summary line."""
+        why = ", ".join(f"{r} {n}" for r, n in sorted(self.refused.items()))
+        return (
+            f"import-labels {self.run_id}: {self.path} ({self.fmt}): {self.imported} object(s) "
+            f"on {self.assets} asset(s) imported, {self.already} already in the ledger; "
+            f"{sum(self.refused.values())} refused" + (f" ({why})" if why else "")
+        )
+
+
+def import_labels(
+    path: str,
+    fmt: str,
+    *,
+    annotator: str,
+    lake: str | None = None,
+    ontology: str | None = None,
+    ontology_version: int | None = None,
+    image_root: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
+    source: str = "human",
+) -> ImportSummary:
+    """Validates a label file and appends its objects to `label_events`.
+
+    Raises:
+        ConfigError: the file is unusable (not JSON, not the format), or the settings are
+            (no ontology, unknown format); nothing is written then.
+    """
+    if source not in SOURCES:
+        raise ConfigError(f"--source {source!r}: choose one of {', '.join(SOURCES)}")
+    if not annotator.strip():
+        raise ConfigError("--annotator must name who made the labels")
+    read = reader(fmt)
+    lk = Lake(lake)
+    onto = ontology_for(lk, ontology, ontology_version)
+    sizes = asset_sizes(lk)
+    resolver = Resolver(
+        sizes, image_root=image_root, allowed_hosts=allowed_hosts, read_s3=_s3_reader()
+    )
+    parsed: Parsed = read(path, resolver)
+    good: list[tuple[Annotation, str]] = []
+    refusals = list(parsed.refusals)
+    for ann, entry in zip(parsed.annotations, parsed.entries, strict=True):
+        problem = check(ann, onto, sizes.get(ann.asset_id), entry)
+        if problem is None:
+            good.append((ann, entry))
+        else:
+            refusals.append(problem)
+    file_uri = path if "://" in path else os.path.abspath(path)
+    run = Run(
+        "import-labels",
+        {
+            "file": file_uri,
+            "format": fmt,
+            "annotator": annotator,
+            "ontology": onto.name,
+            "ontology_version": onto.version,
+            "source": source,
+        },
+    )
+    ensure_table(lk.location, RUNS)
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for ann, _ in good:
+        payload = ann.payload_json()
+        cls = onto.class_by_name(ann.label)
+        rows.append(
+            {
+                "event_id": event_id(ann.asset_id, annotator, payload, onto.name, onto.version),
+                "asset_id": ann.asset_id,
+                "event": "annotation",
+                "kind": ann.kind,
+                "class_id": None if cls is None else cls.id,
+                "class_name": ann.label,
+                "payload": payload,
+                "annotator": annotator,
+                "source": source,
+                "ontology": onto.name,
+                "ontology_version": onto.version,
+                "status": "submitted",
+                "target_id": None,
+                "comment": None,
+                "source_uri": file_uri,
+                "run_id": run.run_id,
+                "created_at": now,
+            }
+        )
+    result = run.output(
+        commit_rows(
+            lk.location,
+            LABEL_EVENTS,
+            pa.Table.from_pylist(rows),
+            app_id=run.run_id,
+            metadata=run.commit_metadata(),
+        )
+    )
+    if refusals:
+        run.output(
+            commit_rows(
+                lk.location,
+                QUARANTINE,
+                [_quarantine_row(file_uri, r, run.run_id, now) for r in refusals],
+                app_id=run.run_id,
+                metadata=run.commit_metadata(),
+            )
+        )
+    refused = Counter(r.reason for r in refusals)
+    run.counts = {
+        "imported": result.rows_written,
+        "already": result.rows_skipped,
+        "refused": len(refusals),
+    }
+    run.record(lk.location)
+    return ImportSummary(
+        run.run_id,
+        path,
+        fmt,
+        result.rows_written,
+        result.rows_skipped,
+        len({a.asset_id for a, _ in good}),
+        refused,
+    )
+
+
+def _quarantine_row(file_uri: str, r: Refusal, run_id: str, now: dt.datetime) -> dict[str, Any]:
+    qid = hashlib.sha256(f"label_import\x00{file_uri}\x00{r.entry}\x00{r.reason}".encode())
+    return {
+        "quarantine_id": qid.hexdigest(),
+        "source_uri": file_uri,
+        "reason": r.reason,
+        "detail": f"{r.entry}: {r.detail}",
+        "run_id": run_id,
+        "quarantined_at": now,
+        "stage": "label_import",
+    }
+
+
+def _s3_reader() -> Any:
+    def read_s3(uri: str) -> bytes:
+        import pyarrow.fs as pafs
+
+        fs, inner = pafs.FileSystem.from_uri(uri)
+        with fs.open_input_stream(inner) as f:
+            data: bytes = f.read()
+        return data
+
+    return read_s3
+
+
+def events(lake: Lake, *, columns: list[str] | None = None, where: Any = None) -> pa.Table:
+    """The ledger (optionally a pyarrow dataset filter); empty if there is none yet."""
+    if not lake.exists(LABEL_EVENTS.name):
+        return LABEL_EVENTS.schema.empty_table().select(columns or LABEL_EVENTS.schema.names)
+    ds: pads.Dataset = lake.delta(LABEL_EVENTS.name).to_pyarrow_dataset()
+    return ds.to_table(columns=columns, filter=where)

@@ -1,0 +1,228 @@
+"""Review: decisions on annotation events, and the `labels` table rebuilt from the ledger.
+
+An annotation event starts `submitted`. Decisions are `review` events appended to the
+ledger (never an update), each moving its target along:
+
+    submitted --approve--> approved        submitted --reject--> rejected
+    rejected --fix--> fixed --resubmit--> submitted
+
+`labels` holds, for each asset, the annotation objects whose latest state is `approved`;
+every review run rebuilds it from the ledger in one commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from smartray.annotate.ledger import events
+from smartray.errors import ConfigError
+from smartray.sample.snapshots import filter_table
+from smartray.tables.catalog import LABEL_EVENTS, LABELS, RUNS
+from smartray.tables.commit import commit_replace, commit_rows, ensure_table
+from smartray.tables.lake import Lake
+from smartray.tables.runs import Run
+
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "approve": (frozenset({"submitted"}), "approved"),
+    "reject": (frozenset({"submitted"}), "rejected"),
+    "fix": (frozenset({"rejected"}), "fixed"),
+    "resubmit": (frozenset({"fixed"}), "submitted"),
+}
+
+
+def annotation_states(lake: Lake) -> pa.Table:
+    """Every annotation event with its current `state` and who last decided on it.
+
+    Columns: the annotation's own, plus `state`, `decided_by`, `decided_at`, `reviews`.
+    """
+    ledger = events(lake)
+    anns = ledger.filter(pc.equal(ledger["event"], "annotation"))
+    reviews = ledger.filter(pc.equal(ledger["event"], "review")).sort_by("created_at")
+    last: dict[str, dict[str, Any]] = {}
+    count: Counter[str] = Counter()
+    for r in reviews.select(["target_id", "status", "annotator", "created_at"]).to_pylist():
+        last[r["target_id"]] = r
+        count[r["target_id"]] += 1
+    ids = anns["event_id"].to_pylist()
+    state = [
+        last[i]["status"] if i in last else s
+        for i, s in zip(ids, anns["status"].to_pylist(), strict=True)
+    ]
+    return (
+        anns.append_column("state", pa.array(state, pa.string()))
+        .append_column(
+            "decided_by", pa.array([last.get(i, {}).get("annotator") for i in ids], pa.string())
+        )
+        .append_column(
+            "decided_at",
+            pa.array(
+                [last.get(i, {}).get("created_at") for i in ids], pa.timestamp("us", tz="UTC")
+            ),
+        )
+        .append_column("reviews", pa.array([count[i] for i in ids], pa.int32()))
+    )
+
+
+@dataclass
+class ReviewSummary:
+    """What a review run did."""
+
+    run_id: str
+    decision: str
+    decided: int
+    skipped: Counter[str]
+    labels: int
+
+    def line(self) -> str:
+        """The job's summary line."""
+        why = ", ".join(f"{n} {s}" for s, n in sorted(self.skipped.items()))
+        return (
+            f"review {self.run_id}: {self.decision} {self.decided} annotation(s)"
+            + (f"; left alone (state): {why}" if why else "")
+            + f"; labels now {self.labels} object(s)"
+        )
+
+
+def review(
+    decision: str,
+    *,
+    reviewer: str,
+    lake: str | None = None,
+    ids: list[str] | None = None,
+    where: str | None = None,
+    comment: str | None = None,
+) -> ReviewSummary:
+    """Records `decision` on annotation events chosen by id or by a filter.
+
+    A filter (SQL over the annotation events and their `state`) picks only those in a
+    state the decision applies to; an id in another state is an error.
+
+    Raises:
+        ConfigError: an unknown decision, no or both selections, an unknown event id, an
+            id in a state the decision does not apply to, or a bad filter.
+    """
+    if decision not in TRANSITIONS:
+        raise ConfigError(f"unknown decision {decision!r}; choose one of {list(TRANSITIONS)}")
+    if not reviewer.strip():
+        raise ConfigError("--reviewer must name who decides")
+    if bool(ids) == bool(where):
+        raise ConfigError("choose annotations by --ids or by --where, not both or neither")
+    lk = Lake(lake)
+    states = annotation_states(lk)
+    allowed, new_state = TRANSITIONS[decision]
+    skipped: Counter[str] = Counter()
+    if ids:
+        known = {r["event_id"]: r for r in states.to_pylist()}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise ConfigError(f"unknown annotation event id(s): {', '.join(unknown[:5])}")
+        wrong = [
+            f"{i[:12]} is {known[i]['state']}" for i in ids if known[i]["state"] not in allowed
+        ]
+        if wrong:
+            raise ConfigError(
+                f"cannot {decision}: {'; '.join(wrong[:5])} (needs {' or '.join(sorted(allowed))})"
+            )
+        chosen = [known[i] for i in dict.fromkeys(ids)]
+    else:
+        picked = filter_table(states, where).to_pylist()
+        chosen = [r for r in picked if r["state"] in allowed]
+        skipped = Counter(r["state"] for r in picked if r["state"] not in allowed)
+    run = Run(
+        "review",
+        {
+            "decision": decision,
+            "reviewer": reviewer,
+            "ids": len(ids or []),
+            "where": where,
+            "comment": comment,
+        },
+    )
+    ensure_table(lk.location, RUNS)
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for r in chosen:
+        payload = json.dumps(
+            {"decision": decision, "target": r["event_id"], "seq": r["reviews"]},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        key = hashlib.sha256(f"review\x00{reviewer}\x00{payload}".encode()).hexdigest()
+        rows.append(
+            {
+                "event_id": key,
+                "asset_id": r["asset_id"],
+                "event": "review",
+                "kind": decision,
+                "class_id": r["class_id"],
+                "class_name": r["class_name"],
+                "payload": payload,
+                "annotator": reviewer,
+                "source": "human",
+                "ontology": r["ontology"],
+                "ontology_version": r["ontology_version"],
+                "status": new_state,
+                "target_id": r["event_id"],
+                "comment": comment,
+                "source_uri": None,
+                "run_id": run.run_id,
+                "created_at": now,
+            }
+        )
+    run.output(
+        commit_rows(
+            lk.location,
+            LABEL_EVENTS,
+            pa.Table.from_pylist(rows, LABEL_EVENTS.schema),
+            app_id=run.run_id,
+            metadata=run.commit_metadata(),
+        )
+    )
+    labels = rebuild_labels(lk, run)
+    run.counts = {"decided": len(rows), "labels": labels}
+    run.record(lk.location)
+    return ReviewSummary(run.run_id, decision, len(rows), skipped, labels)
+
+
+def rebuild_labels(lake: Lake, run: Run, txn_version: int = 1) -> int:
+    """Rewrites `labels` from the ledger's approved annotations; returns its row count."""
+    states = annotation_states(lake)
+    approved = states.filter(pc.equal(states["state"], "approved"))
+    table = pa.table(
+        {
+            "asset_id": approved["asset_id"],
+            "label_id": approved["event_id"],
+            "kind": approved["kind"],
+            "class_id": approved["class_id"],
+            "class_name": approved["class_name"],
+            "payload": approved["payload"],
+            "annotator": approved["annotator"],
+            "source": approved["source"],
+            "ontology": approved["ontology"],
+            "ontology_version": approved["ontology_version"],
+            "approved_by": approved["decided_by"],
+            "approved_at": approved["decided_at"],
+            "agreement": pa.nulls(approved.num_rows, pa.float32()),
+            "run_id": pa.array([run.run_id] * approved.num_rows, pa.string()),
+        }
+    )
+    run.output(
+        commit_replace(
+            lake.location,
+            LABELS,
+            table,
+            app_id=run.run_id,
+            metadata=run.commit_metadata(),
+            txn_version=txn_version,
+        )
+    )
+    rows: int = table.num_rows
+    return rows
