@@ -210,7 +210,7 @@ def rebuild_labels(lake: Lake, run: Run, txn_version: int = 1) -> int:
             "ontology_version": approved["ontology_version"],
             "approved_by": approved["decided_by"],
             "approved_at": approved["decided_at"],
-            "agreement": pa.nulls(approved.num_rows, pa.float32()),
+            "agreement": approved["agreement"],
             "run_id": pa.array([run.run_id] * approved.num_rows, pa.string()),
         }
     )

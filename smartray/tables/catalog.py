@@ -239,6 +239,7 @@ LABEL_EVENTS = TableSpec(
             _f("source_uri", pa.string(), nullable=True),  # the imported file
             _f("run_id", pa.string()),
             _f("created_at", _UTC),
+            _f("agreement", pa.float32(), nullable=True),  # consensus objects: 0..1
         ]
     ),
 )
