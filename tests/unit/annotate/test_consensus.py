@@ -72,7 +72,8 @@ def test_consensus_approves_agreement_and_queues_the_rest(labelled_lake, tmp_pat
     assert by_kind["class"]["agreement"] == pytest.approx(2 / 3, abs=1e-3)
     assert by_kind["box"]["annotator"] == "consensus"
     x, y, w, h = json.loads(by_kind["box"]["payload"])["bbox"]
-    assert (x, y) == pytest.approx((10.33, 10.33), abs=0.01)
+    # the mean corners of (10,10)-(30,30), (11,10)-(31,31), (10,11)-(29,31)
+    assert (x, y, w, h) == pytest.approx((10.33, 10.33, 19.67, 20.33), abs=0.01)
     # a second run adds nothing to the ledger
     version = Lake(lake_dir).version("label_events")
     consensus_job.main(["--lake", lake_dir, "--min-agreement", "0.6"])
