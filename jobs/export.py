@@ -21,6 +21,9 @@ class ExportJob(JobSettings):
     where: str | None = Field(None, description="or the assets matching this SQL filter")
     ontology: str | None = Field(None, description="ontology name (default: the only one)")
     image_url_prefix: str | None = Field(None, description="prefix of image URLs in tasks")
+    presign_expiry_s: int | None = Field(
+        None, gt=0, description="s3 out: reference images by presigned URLs valid this long"
+    )
     chunk: int = Field(1000, ge=1, description="assets held in memory at once")
     lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
 
@@ -37,6 +40,7 @@ def run(cfg: ExportJob) -> str:
         where=cfg.where,
         ontology=cfg.ontology,
         image_url_prefix=cfg.image_url_prefix,
+        presign_expiry_s=cfg.presign_expiry_s,
         chunk=cfg.chunk,
     )
     line = summary.line()

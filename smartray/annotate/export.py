@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow.dataset as pads
@@ -91,13 +92,17 @@ def export(
     where: str | None = None,
     ontology: str | None = None,
     image_url_prefix: str | None = None,
+    presign_expiry_s: int | None = None,
     chunk: int = 1000,
 ) -> ExportSummary:
     """Writes the selected assets' images and labels in format `fmt` under `out`.
 
+    With `presign_expiry_s` (an `s3://` output only), each image is referenced by a
+    presigned GET URL valid that long, instead of `image_url_prefix` + its path.
+
     Raises:
         ConfigError: an unknown format, no or both selections, an unknown snapshot, a
-            filter that fails or matches nothing, or no ontology.
+            filter that fails or matches nothing, no ontology, or presigning a local out.
     """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
@@ -105,6 +110,7 @@ def export(
     onto = ontology_for(lk, ontology, None)
     ids, version = select_assets(lk, snapshot, where)
     target = OutDir(out)
+    presign = _presigner(target, presign_expiry_s) if presign_expiry_s else None
     module = importlib.import_module(f"smartray.annotate.formats.{fmt}")
     writer: Writer = module.Writer(target, onto, image_url_prefix)
     dt_ = open_table(lk.location, ASSETS, version, allow_missing_nullable=True)
@@ -121,10 +127,38 @@ def export(
             row = by_id[aid]
             name = f"images/{aid}.{EXTENSIONS.get(row['format'], row['format'])}"
             target.write(name, row["data"])
-            url = (image_url_prefix or "") + name
+            url = presign(name) if presign else (image_url_prefix or "") + name
             anns = labels.get(aid, [])
             writer.add(ImageMeta(aid, row["width"], row["height"], name, url), anns)
             images += 1
             objects += len(anns)
     files = writer.close()
     return ExportSummary(target.uri, fmt, images, objects, files)
+
+
+def _presigner(out: OutDir, expiry_s: int) -> Callable[[str], str]:
+    """Presigned GET URLs for files under an `s3://` export root."""
+    if not out.uri.startswith("s3://"):
+        raise ConfigError("--presign-expiry-s needs an s3:// --out")
+    import boto3
+    from botocore.config import Config
+
+    from smartray.tables.storage import LakeLocation
+
+    opts = LakeLocation.from_uri(out.uri).storage_options
+    client = boto3.client(
+        "s3",
+        endpoint_url=opts.get("endpoint_url"),
+        region_name=opts.get("region"),
+        config=Config(signature_version="s3v4"),  # SigV2 URLs are refused by most regions
+    )
+    bucket, _, prefix = out.uri.removeprefix("s3://").partition("/")
+
+    def url(rel: str) -> str:
+        key = f"{prefix}/{rel}" if prefix else rel
+        signed: str = client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expiry_s
+        )
+        return signed
+
+    return url

@@ -1,6 +1,7 @@
 """Export -> annotate in the real Label Studio -> import -> review -> labels."""
 
 import json
+import os
 
 import pytest
 
@@ -77,3 +78,31 @@ def test_annotate_in_label_studio_then_import_review_and_labels(
             assert payload["bbox"] == pytest.approx(want, abs=0.01)
             assert r["class_name"] == "bird"
         assert r["approved_by"] == "lead"
+
+
+def test_export_to_s3_with_presigned_image_urls(round_one, s3_server, tmp_path, capsys):
+    """Tasks on S3 reference their images by presigned URLs that a tool can GET."""
+    import urllib.request
+    import uuid
+
+    import pyarrow.fs as pafs
+
+    lake_dir, _ = round_one
+    bucket = f"exports-{uuid.uuid4().hex[:8]}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    export_job.main(["--format", "labelstudio", "--out", f"s3://{bucket}/round1",
+                     "--snapshot", "round1", "--lake", lake_dir,
+                     "--presign-expiry-s", "600"])  # fmt: skip
+    assert "4 image(s)" in capsys.readouterr().out
+    path = f"{bucket}/round1/tasks.json"
+    fs = pafs.S3FileSystem(endpoint_override=os.environ["AWS_ENDPOINT_URL"], scheme="http",
+                           region=os.environ.get("AWS_REGION", "us-east-1"))  # fmt: skip
+    with fs.open_input_stream(path) as f:
+        tasks = json.loads(f.read())
+    rows = Lake(lake_dir).table("assets", columns=["asset_id", "data"]).to_pylist()
+    data = {r["asset_id"]: r["data"] for r in rows}
+    for task in tasks:
+        url = task["data"]["image"]
+        assert "X-Amz-Signature=" in url
+        with urllib.request.urlopen(url, timeout=30) as r:  # the loopback S3 server
+            assert r.read() == data[task["data"]["asset_id"]]
