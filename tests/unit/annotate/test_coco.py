@@ -158,3 +158,33 @@ def test_review_builds_labels_and_coco_round_trips(labelled_lake, tmp_path, caps
     again = {(e["asset_id"], e["payload"]) for e in events(lake_dir)
              if e["annotator"] == "ann2"}  # fmt: skip
     assert again == {(r["asset_id"], r["payload"]) for r in labels}
+
+
+def test_export_streams_in_chunks_with_the_same_result(labelled_lake, tmp_path):
+    lake_dir, root, ids = labelled_lake
+    images = [{"id": i + 1, "file_name": n, "width": 64, "height": 48} for i, n in enumerate(ids)]
+    anns = [{"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [1, 1, 5 + i, 5]}
+            for i in range(4)]  # fmt: skip
+    imp(lake_dir, write(tmp_path, coco(images, anns)), root)
+    review_job.main(["--approve", "--reviewer", "r", "--where", "kind = 'box'", "--lake", lake_dir])
+    outs = []
+    for chunk in ("1", "3", "1000"):
+        out = tmp_path / f"chunk{chunk}"
+        export_job.main(["--format", "coco", "--out", str(out), "--where", "width = 64",
+                         "--lake", lake_dir, "--chunk", chunk])  # fmt: skip
+        outs.append(json.loads((out / "annotations.json").read_text()))
+    assert outs[0] == outs[1] == outs[2]
+    assert len(outs[0]["images"]) == 4
+    assert len(outs[0]["annotations"]) == 4
+
+
+def test_a_label_studio_file_is_not_coco_and_vice_versa(labelled_lake, tmp_path, capsys):
+    lake_dir, root, _ = labelled_lake
+    with pytest.raises(SystemExit) as e:
+        imp(lake_dir, write(tmp_path, coco([], [])), root, "ann1", "labelstudio")
+    assert e.value.code == 2
+    assert "not a Label Studio JSON export" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        imp(lake_dir, write(tmp_path, [{"data": {"image": "x.png"}}]), root)
+    assert "not COCO" in capsys.readouterr().err
+    assert not Lake(lake_dir).exists("label_events")
