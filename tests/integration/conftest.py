@@ -29,6 +29,16 @@ def s3_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    """The real Label Studio on 127.0.0.1 for the session (its own venv, made on first use)."""
+    from tests.integration import labelstudio
+
+    server = labelstudio.start(tmp_path_factory.mktemp("label-studio"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def ray_session(s3_server):
     """One local Ray for the whole integration suite (2 CPUs, no dashboard)."""
     import ray
