@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -27,6 +26,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.integration.servers import stop_process_group
 
 VERSION = "1.23.2"
 REPO = Path(__file__).resolve().parents[2]
@@ -203,13 +204,7 @@ class LabelStudio:
         return Client(self.url, self.token)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
+        stop_process_group(self.process)
 
 
 def server_env(workdir: Path) -> dict[str, str]:

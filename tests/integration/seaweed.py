@@ -7,16 +7,16 @@ puts, as AWS S3 does. Every port is picked free and bound to 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.integration.servers import stop_process_group
 
 
 def _free_port() -> int:
@@ -82,12 +82,7 @@ class SeaweedS3:
         )
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_process_group(self.process)
 
 
 def weed_binary() -> str:
