@@ -275,13 +275,19 @@ def _quarantine_row(file_uri: str, r: Refusal, run_id: str, now: dt.datetime) ->
 
 
 def _s3_reader() -> Any:
-    def read_s3(uri: str) -> bytes:
-        import pyarrow.fs as pafs
+    """Reads `s3://` image references with the same client and settings as ingest."""
 
-        fs, inner = pafs.FileSystem.from_uri(uri)
-        with fs.open_input_stream(inner) as f:
-            data: bytes = f.read()
-        return data
+    def read_s3(uri: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from smartray.sources.s3 import S3Settings, split_s3_uri
+
+        bucket, key = split_s3_uri(uri)
+        try:
+            body = S3Settings.from_env().client().get_object(Bucket=bucket, Key=key)["Body"]
+            return bytes(body.read())
+        except (BotoCoreError, ClientError) as e:
+            raise OSError(str(e)) from None
 
     return read_s3
 

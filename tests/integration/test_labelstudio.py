@@ -28,13 +28,13 @@ def round_one(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     export_job.main(["--format", "labelstudio", "--out", str(out), "--snapshot", "round1",
                      "--lake", lake, "--image-url-prefix", "/data/local-files/?d="])  # fmt: skip
-    return lake, out
+    return lake, out, root
 
 
 def test_annotate_in_label_studio_then_import_review_and_labels(
     round_one, label_studio, tmp_path, capsys
 ):
-    lake_dir, out = round_one
+    lake_dir, out, _ = round_one
     client = label_studio.client()
     project = client.create_project("round1", (out / "labeling_config.xml").read_text())
     tasks = json.loads((out / "tasks.json").read_text())
@@ -87,7 +87,7 @@ def test_export_to_s3_with_presigned_image_urls(round_one, s3_server, tmp_path, 
 
     import pyarrow.fs as pafs
 
-    lake_dir, _ = round_one
+    lake_dir, _, _ = round_one
     bucket = f"exports-{uuid.uuid4().hex[:8]}"
     s3_server.client().create_bucket(Bucket=bucket)
     export_job.main(["--format", "labelstudio", "--out", f"s3://{bucket}/round1",
@@ -106,3 +106,30 @@ def test_export_to_s3_with_presigned_image_urls(round_one, s3_server, tmp_path, 
         assert "X-Amz-Signature=" in url
         with urllib.request.urlopen(url, timeout=30) as r:  # the loopback S3 server
             assert r.read() == data[task["data"]["asset_id"]]
+
+
+def test_coco_file_names_on_s3_are_read_and_matched_by_their_bytes(round_one, s3_server,
+                                                                     tmp_path, capsys):  # fmt: skip
+    import hashlib
+    import uuid
+
+    lake_dir, _, root = round_one
+    bucket = f"originals-{uuid.uuid4().hex[:8]}"
+    client = s3_server.client()
+    client.create_bucket(Bucket=bucket)
+    data = (root / "cats/astronaut.jpg").read_bytes()
+    client.put_object(Bucket=bucket, Key="photos/astronaut.jpg", Body=data)
+    doc = {"images": [{"id": 1, "file_name": f"s3://{bucket}/photos/astronaut.jpg"},
+                      {"id": 2, "file_name": f"s3://{bucket}/photos/missing.jpg"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 9, 9]}],
+           "categories": [{"id": 1, "name": "cat"}]}  # fmt: skip
+    path = tmp_path / "s3-coco.json"
+    path.write_text(json.dumps(doc))
+    import_job.main([str(path), "--format", "coco", "--annotator", "s3-user", "--lake", lake_dir])
+    assert "1 object(s) on 1 asset(s) imported" in capsys.readouterr().out
+    events = [e for e in Lake(lake_dir).table("label_events").to_pylist()
+              if e["annotator"] == "s3-user"]  # fmt: skip
+    assert [e["asset_id"] for e in events] == [hashlib.sha256(data).hexdigest()]
+    reasons = [r["reason"] for r in Lake(lake_dir).table("quarantine").to_pylist()
+               if r["source_uri"] == str(path)]  # fmt: skip
+    assert reasons == ["unknown_asset"]
