@@ -1,10 +1,10 @@
 """`smartray export`: images and their current labels, for an annotation tool.
 
 The assets come from a snapshot (pinned to its `assets` version) or a `--where` filter
-over the asset view. They stream in chunks of `--chunk` assets: each chunk's image bytes
-are read (only those rows), written as `images/<asset_id>.<ext>` under the output folder
-or `s3://` prefix, and handed to the format's writer with the chunk's approved labels
-(`labels`), so a 100,000-image export never holds more than one chunk.
+over the asset view. Their rows stream out of the pinned files in one pass, `--chunk`
+rows at a time: each image is written as `images/<asset_id>.<ext>` under the output
+folder or `s3://` prefix and handed to the format's writer with its approved labels
+(`labels`), so a 100,000-image export never holds more than one chunk of image bytes.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.dataset as pads
 
 from smartray.annotate.formats.base import ImageMeta, OutDir, Writer
@@ -114,17 +115,15 @@ def export(
     module = importlib.import_module(f"smartray.annotate.formats.{fmt}")
     writer: Writer = module.Writer(target, onto, image_url_prefix)
     dt_ = open_table(lk.location, ASSETS, version, allow_missing_nullable=True)
+    labels = current_labels(lk, ids)  # small: no image bytes
     images = objects = 0
-    for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
-        rows = dt_.to_pyarrow_dataset().to_table(
-            columns=["asset_id", "format", "width", "height", "data"],
-            filter=pads.field("asset_id").isin(part),
-        )
-        labels = current_labels(lk, part)
-        by_id = {r["asset_id"]: r for r in rows.to_pylist()}
-        for aid in part:
-            row = by_id[aid]
+    # one pass over the pinned files, one row group at a time, `chunk` rows at a time:
+    # only that much image data is in memory, and no file is read twice (Arrow's own
+    # scanner reads ahead without bound when the consumer is slower than the disk)
+    batches = _stream(dt_.to_pyarrow_dataset(), pads.field("asset_id").isin(ids), chunk)
+    for batch in batches:
+        for row in batch.to_pylist():
+            aid = row["asset_id"]
             name = f"images/{aid}.{EXTENSIONS.get(row['format'], row['format'])}"
             target.write(name, row["data"])
             url = presign(name) if presign else (image_url_prefix or "") + name
@@ -162,3 +161,12 @@ def _presigner(out: OutDir, expiry_s: int) -> Callable[[str], str]:
         return signed
 
     return url
+
+
+def _stream(dataset: pads.Dataset, where: pads.Expression, chunk: int) -> Iterator[pa.RecordBatch]:
+    """The matching rows of `dataset`, read one row group at a time, as batches of `chunk`."""
+    columns = ["asset_id", "format", "width", "height", "data"]
+    for fragment in dataset.get_fragments(filter=where):
+        for row_group in fragment.split_by_row_group(filter=where):
+            table = row_group.to_table(columns=columns, filter=where, use_threads=False)
+            yield from table.to_batches(max_chunksize=chunk)

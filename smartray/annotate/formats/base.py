@@ -54,6 +54,7 @@ class OutDir:
         if "://" in uri and not uri.startswith("s3://"):
             raise ConfigError(f"--out {uri!r}: use a local folder or s3://bucket/prefix")
         self.uri = uri.rstrip("/")
+        self._made: set[str] = set()
         if uri.startswith("s3://"):
             from smartray.tables.storage import LakeLocation
 
@@ -71,8 +72,9 @@ class OutDir:
     def open(self, rel: str) -> IO[bytes]:
         """A writable stream for `rel` (parent folders are made)."""
         parent = posixpath.dirname(self.path(rel))
-        if isinstance(self.fs, pafs.LocalFileSystem):
+        if isinstance(self.fs, pafs.LocalFileSystem) and parent not in self._made:
             self.fs.create_dir(parent, recursive=True)
+            self._made.add(parent)
         stream: IO[bytes] = self.fs.open_output_stream(self.path(rel))
         return stream
 
