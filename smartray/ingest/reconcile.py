@@ -94,6 +94,7 @@ def reconcile(
                 "source_sha256": sha,
                 "run_id": run_id,
                 "quarantined_at": now,
+                "stage": "ingest",
             }
         )
 

@@ -114,7 +114,8 @@ QUARANTINE = TableSpec(
             _f("source_sha256", pa.string(), nullable=True),
             _f("run_id", pa.string()),
             _f("quarantined_at", _UTC),
-            # what refused it: null or "ingest" for media, "label_import" for labels
+            # what refused it: "ingest" for media (null in rows from before this column),
+            # "label_import" for label files
             _f("stage", pa.string(), nullable=True),
         ]
     ),
