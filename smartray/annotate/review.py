@@ -6,8 +6,9 @@ ledger (never an update), each moving its target along:
     submitted --approve--> approved        submitted --reject--> rejected
     rejected --fix--> fixed --resubmit--> submitted
 
-`labels` holds, for each asset, the annotation objects whose latest state is `approved`;
-every review run rebuilds it from the ledger in one commit.
+`labels` holds, for each asset, the annotation objects whose latest state is `approved`
+(of several approved image classes, the one approved last); every review run rebuilds it
+from the ledger in one commit.
 """
 
 from __future__ import annotations
@@ -192,10 +193,30 @@ def review(
     return ReviewSummary(run.run_id, decision, len(rows), skipped, labels)
 
 
+def _one_class_per_asset(approved: pa.Table) -> pa.Table:
+    """Keeps, of several approved image classes of one asset, the last one approved.
+
+    Boxes, polygons and tags are many per image; an image has one class.
+    """
+    rows = approved.to_pylist()
+    latest: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["kind"] != "class":
+            continue
+        best = latest.get(r["asset_id"])
+        if best is None or (r["decided_at"], r["event_id"]) > (
+            best["decided_at"],
+            best["event_id"],
+        ):
+            latest[r["asset_id"]] = r
+    keep = [r["kind"] != "class" or latest[r["asset_id"]] is r for r in rows]
+    return approved.filter(pa.array(keep, pa.bool_()))
+
+
 def rebuild_labels(lake: Lake, run: Run, txn_version: int = 1) -> int:
     """Rewrites `labels` from the ledger's approved annotations; returns its row count."""
     states = annotation_states(lake)
-    approved = states.filter(pc.equal(states["state"], "approved"))
+    approved = _one_class_per_asset(states.filter(pc.equal(states["state"], "approved")))
     table = pa.table(
         {
             "asset_id": approved["asset_id"],

@@ -188,3 +188,24 @@ def test_a_label_studio_file_is_not_coco_and_vice_versa(labelled_lake, tmp_path,
         imp(lake_dir, write(tmp_path, [{"data": {"image": "x.png"}}]), root)
     assert "not COCO" in capsys.readouterr().err
     assert not Lake(lake_dir).exists("label_events")
+
+
+def test_an_image_keeps_one_class_the_one_approved_last(labelled_lake, tmp_path, capsys):
+    import json as _json
+
+    lake_dir, _, ids = labelled_lake
+    asset = next(iter(ids.values()))
+    for who, cls in (("ann1", "cat"), ("ann2", "dog")):
+        task = [{"id": 1, "data": {"image": "/data/upload/1/x.png", "asset_id": asset},
+                 "annotations": [{"result": [{"from_name": "class", "type": "choices",
+                                              "value": {"choices": [cls]}}]}]}]  # fmt: skip
+        path = tmp_path / f"{who}.json"
+        path.write_text(_json.dumps(task))
+        import_job.main([str(path), "--format", "labelstudio", "--annotator", who,
+                         "--lake", lake_dir])  # fmt: skip
+    review_job.main(["--approve", "--reviewer", "r", "--where", "annotator = 'ann1'",
+                     "--lake", lake_dir])  # fmt: skip
+    review_job.main(["--approve", "--reviewer", "r", "--where", "annotator = 'ann2'",
+                     "--lake", lake_dir])  # fmt: skip
+    labels = Lake(lake_dir).table("labels").to_pylist()
+    assert [(r["asset_id"], r["class_name"]) for r in labels] == [(asset, "dog")]
