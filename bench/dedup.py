@@ -78,7 +78,12 @@ def variants(crop: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
 
 
 def quality(
-    threshold: int, bands: int, bits: int, seed: int = 0, hashes: str = "phash,dhash"
+    threshold: int,
+    bands: int,
+    bits: int,
+    seed: int = 0,
+    hashes: str = "phash,dhash",
+    max_word: int = 64,
 ) -> dict[str, float]:
     originals = crops(seed=seed)
     rng = np.random.default_rng(seed + 1)
@@ -91,7 +96,8 @@ def quality(
             parent.append(i)
     fns = {"phash": phash, "dhash": dhash}
     sig = lsh.signatures(*([fns[h](g) for g in images] for h in hashes.split(",")))
-    pairs = lsh.near_pairs(sig, lsh.band_positions(bands, bits, 64 * sig.shape[0]), threshold)
+    positions = lsh.band_positions(bands, bits, 64 * sig.shape[0])
+    pairs = lsh.near_pairs(sig, positions, threshold, max_word=max_word)
     labels = component_labels(len(images), pairs)
     orig_rows = [i for i, p in enumerate(parent) if p == -1]
     label_of_original = labels[orig_rows]
@@ -122,16 +128,19 @@ def planted(n: int, seed: int = 0, cluster_share: float = 0.3, max_flip: int = 1
     return sig
 
 
-def all_pairs(sig: np.ndarray, threshold: int, block: int = 512) -> int:
+def all_pairs(sig: np.ndarray, threshold: int, max_word: int = 64, block: int = 512) -> int:
     """Every pair compared in numpy blocks (the in-memory baseline); returns pairs found."""
     n = sig.shape[1]
     found = 0
     for start in range(0, n, block):
         a = sig[:, start : start + block]
         dist = np.zeros((a.shape[1], n), dtype=np.uint8)
+        ok = np.ones((a.shape[1], n), dtype=bool)
         for w in range(sig.shape[0]):
-            dist += np.bitwise_count(a[w][:, None] ^ sig[w][None, :]).astype(np.uint8)
-        found += int(np.count_nonzero(np.triu(dist <= threshold, k=start + 1)))
+            d = np.bitwise_count(a[w][:, None] ^ sig[w][None, :]).astype(np.uint8)
+            dist += d
+            ok &= d <= max_word
+        found += int(np.count_nonzero(np.triu((dist <= threshold) & ok, k=start + 1)))
     return found
 
 
@@ -139,7 +148,9 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def scale(n: int, baseline_n: int, threshold: int, bands: int, bits: int) -> None:
+def scale(
+    n: int, baseline_n: int, threshold: int, bands: int, bits: int, max_word: int = 64
+) -> None:
     import ray
 
     from smartray.curate.pipeline import distributed_pairs
@@ -151,7 +162,9 @@ def scale(n: int, baseline_n: int, threshold: int, bands: int, bits: int) -> Non
     times = {}
     for size, sig in sigs.items():
         t0 = time.perf_counter()
-        pairs = distributed_pairs(sig, threshold=threshold, bands=bands, bits=bits)
+        pairs = distributed_pairs(
+            sig, threshold=threshold, bands=bands, bits=bits, max_word=max_word
+        )
         labels = component_labels(size, pairs)
         times[size] = time.perf_counter() - t0
         groups = len(np.unique(labels))
@@ -168,7 +181,7 @@ def scale(n: int, baseline_n: int, threshold: int, bands: int, bits: int) -> Non
     ray.shutdown()
     tracemalloc.start()
     t0 = time.perf_counter()
-    exact = all_pairs(sigs[baseline_n], threshold)
+    exact = all_pairs(sigs[baseline_n], threshold, max_word)
     t_all = time.perf_counter() - t0
     peak_all = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
@@ -177,7 +190,10 @@ def scale(n: int, baseline_n: int, threshold: int, bands: int, bits: int) -> Non
         f"ops do not thread), peak {peak_all:,.0f} MiB in {512}-row blocks, {exact:,} pairs; "
         f"ratio {t_all / times[baseline_n]:.1f}x, LSH found {found / max(exact, 1):.4f} of them"
     )
-    print(f"cores {os.cpu_count()}, {bands} bands x {bits} bits, threshold {threshold}")
+    print(
+        f"cores {os.cpu_count()}, {bands} bands x {bits} bits, threshold {threshold}, "
+        f"at most {max_word} per hash"
+    )
 
 
 def main() -> None:
@@ -192,17 +208,22 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--baseline-n", type=int, default=100_000)
     ap.add_argument("--hashes", default="phash,dhash", help="quality: phash, dhash or both")
+    ap.add_argument("--max-hash-bits", type=int, default=d.max_hash_bits)
     args = ap.parse_args()
     if args.what == "quality":
-        print(f"{args.hashes}: threshold {args.threshold}, {args.bands} bands x {args.bits} bits")
+        print(
+            f"{args.hashes}: threshold {args.threshold} (at most {args.max_hash_bits} per "
+            f"hash), {args.bands} bands x {args.bits} bits"
+        )
         for seed in (0, 1, 2):  # which 500 crops, and the crop offsets
-            r = quality(args.threshold, args.bands, args.bits, seed=seed, hashes=args.hashes)
+            r = quality(args.threshold, args.bands, args.bits, seed=seed, hashes=args.hashes,
+                        max_word=args.max_hash_bits)  # fmt: skip
             print(
                 f"  seed {seed}: recall {r['recall']:.4f}, false pairs {r['false_pairs']:.4f} "
                 f"({r['pairs']:.0f} near pairs)"
             )
     else:
-        scale(args.n, args.baseline_n, args.threshold, args.bands, args.bits)
+        scale(args.n, args.baseline_n, args.threshold, args.bands, args.bits, args.max_hash_bits)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ class CurateJob(JobSettings):
 
     lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
     threshold: int = Field(_D.threshold, ge=0, le=128, description="largest distance, bits")
+    max_hash_bits: int = Field(
+        _D.max_hash_bits, ge=0, le=64, description="largest distance in phash or dhash alone"
+    )
     bands: int = Field(_D.bands, ge=1, description="LSH bands (more: higher recall)")
     band_bits: int = Field(_D.band_bits, ge=4, le=32, description="bits per band")
     tasks: int = Field(0, ge=0, description="Ray tasks for the bands (0: one per CPU)")
@@ -33,7 +36,11 @@ def run(cfg: CurateJob) -> str:
 
     summary = curate(
         CurateConfig(
-            threshold=cfg.threshold, bands=cfg.bands, band_bits=cfg.band_bits, tasks=cfg.tasks
+            threshold=cfg.threshold,
+            max_hash_bits=cfg.max_hash_bits,
+            bands=cfg.bands,
+            band_bits=cfg.band_bits,
+            tasks=cfg.tasks,
         ),
         lake=cfg.lake,
         full=cfg.full,

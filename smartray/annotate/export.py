@@ -24,6 +24,7 @@ from smartray.annotate.model import Annotation
 from smartray.errors import ConfigError
 from smartray.tables.catalog import ASSETS, LABELS
 from smartray.tables.commit import open_table
+from smartray.tables.filters import text
 from smartray.tables.lake import Lake
 from smartray.tables.view import asset_view
 
@@ -77,7 +78,7 @@ def current_labels(lake: Lake, ids: list[str]) -> dict[str, list[Annotation]]:
     t = (
         lake.delta(LABELS.name)
         .to_pyarrow_dataset()
-        .to_table(columns=["asset_id", "payload"], filter=pads.field("asset_id").isin(ids))
+        .to_table(columns=["asset_id", "payload"], filter=text("asset_id").isin(ids))
     )
     for aid, payload in zip(t["asset_id"].to_pylist(), t["payload"].to_pylist(), strict=True):
         out[aid].append(Annotation.from_payload(aid, json.loads(payload)))
@@ -120,7 +121,7 @@ def export(
     # one pass over the pinned files, one row group at a time, `chunk` rows at a time:
     # only that much image data is in memory, and no file is read twice (Arrow's own
     # scanner reads ahead without bound when the consumer is slower than the disk)
-    batches = _stream(dt_.to_pyarrow_dataset(), pads.field("asset_id").isin(ids), chunk)
+    batches = _stream(dt_.to_pyarrow_dataset(), text("asset_id").isin(ids), chunk)
     for batch in batches:
         for row in batch.to_pylist():
             aid = row["asset_id"]

@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 import ray
 from deltalake import DeltaTable
 
@@ -24,6 +23,7 @@ from smartray.errors import ConfigError
 from smartray.sample.snapshots import snapshot_members
 from smartray.tables.catalog import ASSETS, DUP_GROUPS, RUNS, SPLITS
 from smartray.tables.commit import commit_parts, commit_rows, ensure_table, existing_keys
+from smartray.tables.filters import text
 from smartray.tables.lake import Lake
 from smartray.tables.parts import PartFile, write_part
 from smartray.tables.runs import Run, RunSummary
@@ -66,7 +66,7 @@ def _augment_task(
     dt_ = DeltaTable(location.table_uri(ASSETS.name), version=version,
                      storage_options=location.storage_options or None)  # fmt: skip
     parents = dt_.to_pyarrow_dataset().to_table(
-        columns=PARENT_COLUMNS, filter=pads.field("asset_id").isin(parent_ids)
+        columns=PARENT_COLUMNS, filter=text("asset_id").isin(parent_ids)
     )
     now = dt.datetime.now(dt.UTC)
     rows = []

@@ -11,14 +11,17 @@ class CurateConfig(BaseModel):
     """How near-duplicates are found.
 
     The defaults come from `bench/dedup.py` (BENCHMARKS.md): over phash and dhash
-    together (128 bits), a threshold of 24 bits keeps variant recall at or above 0.95
-    (0.96-0.97 on three seeds) with 0.8-2 % false pairs on 80 px crops; 96 bands of 20
-    bits find a pair 24 bits apart with probability 0.64, 16 bits apart with 0.995.
+    together (128 bits), at most 26 bits apart and at most 14 in either hash alone, keep
+    variant recall at 0.954-0.959 with 0.4-0.8 % false pairs on three seeds of 80 px crops;
+    96 bands of 20 bits find a pair 16 bits apart with probability 0.995.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    threshold: int = Field(24, ge=0, le=128, description="largest Hamming distance, in bits")
+    threshold: int = Field(26, ge=0, le=128, description="largest Hamming distance, in bits")
+    max_hash_bits: int = Field(
+        14, ge=0, le=64, description="largest distance in either hash alone, in bits"
+    )
     bands: int = Field(96, ge=1, description="LSH bands")
     band_bits: int = Field(20, ge=4, le=32, description="bits sampled per band")
     tasks: int = Field(0, ge=0, description="Ray tasks the bands are spread over (0: per CPU)")

@@ -98,13 +98,19 @@ def bucket_pairs(keys: U64, *, involving: npt.NDArray[np.bool_] | None = None) -
 
 def hamming(sig: U64, pairs: I64) -> I64:
     """Bits that differ between the two signatures of each pair."""
-    if not len(pairs):
-        return np.empty(0, dtype=np.int64)
+    return distances(sig, pairs)[0]
+
+
+def distances(sig: U64, pairs: I64) -> tuple[I64, I64]:
+    """For each pair: the bits that differ in all, and in the word where most differ."""
     a, b = pairs[:, 0], pairs[:, 1]
     total = np.zeros(len(pairs), dtype=np.int64)
+    worst = np.zeros(len(pairs), dtype=np.int64)
     for word in sig:
-        total += np.bitwise_count(word[a] ^ word[b])
-    return total
+        d = np.bitwise_count(word[a] ^ word[b]).astype(np.int64)
+        total += d
+        np.maximum(worst, d, out=worst)
+    return total, worst
 
 
 def near_pairs(
@@ -112,14 +118,16 @@ def near_pairs(
     positions: I64,
     threshold: int,
     *,
+    max_word: int = 64,
     involving: npt.NDArray[np.bool_] | None = None,
 ) -> I64:
-    """Pairs that share at least one of the given bands and differ in <= `threshold` bits.
+    """Pairs that share a band and differ in <= `threshold` bits, <= `max_word` per hash.
 
     Args:
         sig: Signatures, [words, n] uint64.
         positions: Bands to use, [bands, bits] (a slice of `band_positions`).
-        threshold: Largest Hamming distance of a kept pair.
+        threshold: Largest Hamming distance of a kept pair, over all words.
+        max_word: Largest distance in any single word (one 64-bit hash).
         involving: Restrict to pairs with at least one marked row.
 
     Returns:
@@ -130,8 +138,10 @@ def near_pairs(
     for band in positions:
         cand = bucket_pairs(band_keys(sig, band), involving=involving)
         if len(cand):
+            total, worst = distances(sig, cand)
+            kept = cand[(total <= threshold) & (worst <= max_word)]
             # a near pair is found again in many bands: keep each once, as one number
-            found.append(np.unique(encode(cand[hamming(sig, cand) <= threshold], n)))
+            found.append(np.unique(encode(kept, n)))
     return decode(np.unique(np.concatenate(found)) if found else np.empty(0, np.int64), n)
 
 

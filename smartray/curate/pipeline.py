@@ -8,13 +8,15 @@ every asset its group; only rows whose group changed are upserted into `dup_grou
 
 Incremental: an asset without a `dup_groups` row is new, and only pairs with a new asset
 are searched; old assets keep their stored groups (a new asset can merge two of them).
-A run with another threshold, or `--full`, regroups everything.
+A run with another threshold or `max_hash_bits`, or `--full`, regroups everything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +35,7 @@ from smartray.curate.groups import (
 from smartray.errors import ConfigError
 from smartray.tables.catalog import ASSETS, DUP_GROUPS, RUNS
 from smartray.tables.commit import commit_upsert, ensure_table
+from smartray.tables.filters import text
 from smartray.tables.runs import Run, RunSummary
 from smartray.tables.storage import LakeLocation
 
@@ -56,9 +59,9 @@ class CurateSummary(RunSummary):
 
 
 @ray.remote(num_cpus=1)
-def _pairs_task(sig: npt.NDArray[np.uint64], positions: I64, threshold: int,
+def _pairs_task(sig: npt.NDArray[np.uint64], positions: I64, threshold: int, max_word: int,
                 involving: npt.NDArray[np.bool_] | None) -> I64:  # fmt: skip
-    return lsh.near_pairs(sig, positions, threshold, involving=involving)
+    return lsh.near_pairs(sig, positions, threshold, max_word=max_word, involving=involving)
 
 
 def distributed_pairs(
@@ -67,6 +70,7 @@ def distributed_pairs(
     threshold: int,
     bands: int,
     bits: int,
+    max_word: int = 64,
     involving: npt.NDArray[np.bool_] | None = None,
     tasks: int = 0,
 ) -> I64:
@@ -77,6 +81,7 @@ def distributed_pairs(
         threshold: Largest Hamming distance kept.
         bands: Number of LSH bands.
         bits: Bits per band.
+        max_word: Largest distance in any one 64-bit hash.
         involving: Only pairs with at least one marked row.
         tasks: Ray tasks (0: one per CPU of the cluster, at most one per band).
     """
@@ -85,8 +90,22 @@ def distributed_pairs(
         tasks = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     chunks = [c for c in np.array_split(positions, min(tasks, bands)) if len(c)]
     sig_ref, inv_ref = ray.put(sig), ray.put(involving)
-    refs = [_pairs_task.remote(sig_ref, chunk, threshold, inv_ref) for chunk in chunks]
+    refs = [_pairs_task.remote(sig_ref, chunk, threshold, max_word, inv_ref) for chunk in chunks]
     return lsh.unique_pairs(ray.get(refs), sig.shape[1])
+
+
+def _last_curate_config(location: LakeLocation) -> dict[str, Any]:
+    """The config of the latest curate run recorded in `runs` ({} if none)."""
+    runs = (
+        ensure_table(location, RUNS)
+        .to_pyarrow_dataset()
+        .to_table(columns=["config", "started_at"], filter=text("job") == "curate")
+    )
+    if not runs.num_rows:
+        return {}
+    latest = max(runs.to_pylist(), key=lambda r: r["started_at"])
+    config: dict[str, Any] = json.loads(latest["config"])
+    return config
 
 
 def curate(
@@ -117,6 +136,10 @@ def curate(
         if other:
             log.info("dup_groups were made with threshold %s: regrouping all", sorted(other))
             full = True
+        before = _last_curate_config(location).get("max_hash_bits", config.max_hash_bits)
+        if not full and before != config.max_hash_bits:
+            log.info("dup_groups were made with max_hash_bits %s: regrouping all", before)
+            full = True
     ids: list[str] = assets.column("asset_id").to_pylist()
     stored_map = dict(
         zip(
@@ -144,6 +167,7 @@ def curate(
                 threshold=config.threshold,
                 bands=config.bands,
                 bits=config.band_bits,
+                max_word=config.max_hash_bits,
                 involving=None if full else uniq_new,
                 tasks=config.tasks,
             )

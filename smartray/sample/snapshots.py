@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 
 from smartray.curate.config import HASHES
 from smartray.curate.lsh import signatures
@@ -31,6 +30,7 @@ from smartray.sample.strategies import (
 )
 from smartray.tables.catalog import ASSETS, RUNS, SNAPSHOTS
 from smartray.tables.commit import commit_rows, ensure_table, open_table
+from smartray.tables.filters import text
 from smartray.tables.lake import Kind, Lake
 from smartray.tables.runs import Run
 from smartray.tables.view import AssetView, asset_view
@@ -192,7 +192,7 @@ def snapshot_members(lake: Lake, name: str) -> pa.Table:
     rows = pa.table({"asset_id": pa.array([], pa.string())})
     if lake.exists(SNAPSHOTS.name):
         ds = lake.delta(SNAPSHOTS.name).to_pyarrow_dataset()
-        rows = ds.to_table(filter=pads.field("snapshot") == name)
+        rows = ds.to_table(filter=text("snapshot") == name)
     if not rows.num_rows:
         raise ConfigError(
             f"unknown snapshot {name!r}; snapshots: {', '.join(snapshot_names(lake)) or 'none'}"
@@ -224,7 +224,7 @@ def read_snapshot(
     cols = None if columns is None else list(dict.fromkeys(["asset_id", *columns]))
     if to == "ray":
         return lake.read_ray(ASSETS.name, version, columns=cols, asset_ids=ids.to_pylist())
-    table = dt_.to_pyarrow_dataset().to_table(columns=cols, filter=pads.field("asset_id").isin(ids))
+    table = dt_.to_pyarrow_dataset().to_table(columns=cols, filter=text("asset_id").isin(ids))
     order = pc.index_in(table.column("asset_id"), value_set=ids)
     table = table.take(pc.sort_indices(order))
     if columns is not None and "asset_id" not in columns:

@@ -24,6 +24,7 @@ from smartray.errors import ConfigError
 from smartray.split.assign import assign_groups, majority, parse_ratios
 from smartray.tables.catalog import RUNS, SPLITS
 from smartray.tables.commit import commit_upsert, ensure_table
+from smartray.tables.filters import text
 from smartray.tables.lake import Lake
 from smartray.tables.runs import Run
 from smartray.tables.view import AssetView, asset_view
@@ -91,7 +92,7 @@ def read_split(lake: Lake, name: str) -> dict[str, str]:
     if not lake.exists(SPLITS.name):
         return {}
     ds = lake.delta(SPLITS.name).to_pyarrow_dataset()
-    rows = ds.to_table(columns=["asset_id", "split"], filter=pads.field("split_name") == name)
+    rows = ds.to_table(columns=["asset_id", "split"], filter=text("split_name") == name)
     return dict(
         zip(rows.column("asset_id").to_pylist(), rows.column("split").to_pylist(), strict=True)
     )
@@ -112,7 +113,7 @@ def _stored_config(lake: Lake, name: str) -> dict[str, Any] | None:
     runs = (
         lake.delta(RUNS.name)
         .to_pyarrow_dataset()
-        .to_table(columns=["job", "config", "started_at"], filter=pads.field("job") == "split")
+        .to_table(columns=["job", "config", "started_at"], filter=text("job") == "split")
     )
     found = None
     for row in sorted(runs.to_pylist(), key=lambda r: r["started_at"]):

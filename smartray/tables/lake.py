@@ -30,6 +30,14 @@ class TableInfo:
     files: int
 
 
+def _keep_assets(batch: pa.Table, *, wanted: pa.Array) -> pa.Table:
+    """The rows of `batch` whose `asset_id` is in `wanted` (any string layout)."""
+    import pyarrow.compute as pc
+
+    ids = batch.column("asset_id").cast(pa.string())
+    return batch.filter(pc.is_in(ids, value_set=wanted.cast(pa.string())))
+
+
 class Lake:
     """A lake of Delta tables under one root.
 
@@ -133,9 +141,9 @@ class Lake:
         )
         if asset_ids is None:
             return ds
-        from ray.data.expressions import col
-
-        return ds.filter(expr=col("asset_id").is_in(list(asset_ids)))
+        return ds.map_batches(
+            _keep_assets, batch_format="pyarrow", fn_kwargs={"wanted": pa.array(asset_ids)}
+        )
 
     def snapshot(self, name: str, *, columns: list[str] | None = None, to: Kind = "arrow") -> Any:
         """The assets of snapshot `name`, read from the `assets` version it was drawn from.

@@ -84,3 +84,14 @@ def test_chain_edges_links_each_value_once():
     edges = chain_edges(np.array([3, -1, 3, 3, 7, 7]))
     assert sorted(map(tuple, edges.tolist())) == [(0, 2), (2, 3), (4, 5)]
     assert len(chain_edges([None, None])) == 0
+
+
+def test_a_pair_far_apart_in_one_hash_is_not_kept_however_near_in_total():
+    a = np.array([[0], [0]], dtype=np.uint64)
+    far_in_phash = np.array([[2**15 - 1], [0]], dtype=np.uint64)  # 15 bits, all in word 0
+    sig = np.ascontiguousarray(np.concatenate([a, far_in_phash], axis=1))
+    bands = lsh.band_positions(200, 8, 128)
+    assert lsh.near_pairs(sig, bands, 26).tolist() == [[0, 1]]
+    assert lsh.near_pairs(sig, bands, 26, max_word=14).tolist() == []
+    total, worst = lsh.distances(sig, np.array([[0, 1]]))
+    assert (total.tolist(), worst.tolist()) == ([15], [15])
