@@ -14,9 +14,7 @@ A run with another threshold or `max_hash_bits`, or `--full`, regroups everythin
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,8 +33,7 @@ from smartray.curate.groups import (
 from smartray.errors import ConfigError
 from smartray.tables.catalog import ASSETS, DUP_GROUPS, RUNS
 from smartray.tables.commit import commit_upsert, ensure_table
-from smartray.tables.filters import text
-from smartray.tables.runs import Run, RunSummary
+from smartray.tables.runs import Run, RunSummary, run_configs
 from smartray.tables.storage import LakeLocation
 
 log = logging.getLogger(__name__)
@@ -94,20 +91,6 @@ def distributed_pairs(
     return lsh.unique_pairs(ray.get(refs), sig.shape[1])
 
 
-def _last_curate_config(location: LakeLocation) -> dict[str, Any]:
-    """The config of the latest curate run recorded in `runs` ({} if none)."""
-    runs = (
-        ensure_table(location, RUNS)
-        .to_pyarrow_dataset()
-        .to_table(columns=["config", "started_at"], filter=text("job") == "curate")
-    )
-    if not runs.num_rows:
-        return {}
-    latest = max(runs.to_pylist(), key=lambda r: r["started_at"])
-    config: dict[str, Any] = json.loads(latest["config"])
-    return config
-
-
 def curate(
     config: CurateConfig,
     *,
@@ -136,7 +119,8 @@ def curate(
         if other:
             log.info("dup_groups were made with threshold %s: regrouping all", sorted(other))
             full = True
-        before = _last_curate_config(location).get("max_hash_bits", config.max_hash_bits)
+        earlier = run_configs(location, "curate")
+        before = (earlier[-1] if earlier else {}).get("max_hash_bits", config.max_hash_bits)
         if not full and before != config.max_hash_bits:
             log.info("dup_groups were made with max_hash_bits %s: regrouping all", before)
             full = True

@@ -26,7 +26,7 @@ from smartray.tables.catalog import RUNS, SPLITS
 from smartray.tables.commit import commit_upsert, ensure_table
 from smartray.tables.filters import text
 from smartray.tables.lake import Lake
-from smartray.tables.runs import Run
+from smartray.tables.runs import Run, run_configs
 from smartray.tables.view import AssetView, asset_view
 
 log = logging.getLogger(__name__)
@@ -107,20 +107,9 @@ def split_names(lake: Lake) -> list[str]:
 
 
 def _stored_config(lake: Lake, name: str) -> dict[str, Any] | None:
-    """The config of the latest succeeded `split` run that wrote split `name`."""
-    if not lake.exists(RUNS.name):
-        return None
-    runs = (
-        lake.delta(RUNS.name)
-        .to_pyarrow_dataset()
-        .to_table(columns=["job", "config", "started_at"], filter=text("job") == "split")
-    )
-    found = None
-    for row in sorted(runs.to_pylist(), key=lambda r: r["started_at"]):
-        cfg = json.loads(row["config"])
-        if cfg.get("name") == name:
-            found = cfg
-    return found
+    """The config of the latest `split` run that wrote split `name`."""
+    found = [c for c in run_configs(lake.location, "split") if c.get("name") == name]
+    return found[-1] if found else None
 
 
 def split(

@@ -105,3 +105,22 @@ class Run:
                 txn_version=txn_version,
             )
         )
+
+
+def run_configs(location: LakeLocation, job: str) -> list[dict[str, Any]]:
+    """The configs of every recorded run of `job`, oldest first ([] if there are none)."""
+    from deltalake import DeltaTable
+
+    from smartray.tables.filters import text
+
+    uri = location.table_uri(RUNS.name)
+    options = location.storage_options or None
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
+        return []
+    runs = (
+        DeltaTable(uri, storage_options=options)
+        .to_pyarrow_dataset()
+        .to_table(columns=["config", "started_at"], filter=text("job") == job)
+    )
+    ordered = sorted(runs.to_pylist(), key=lambda r: r["started_at"])
+    return [json.loads(r["config"]) for r in ordered]
