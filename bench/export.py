@@ -48,8 +48,9 @@ import gc; gc.collect()
 
 
 def build(lake: str, n: int, kib: int) -> None:
-    from smartray.tables import ASSETS, LakeLocation, commit_rows
+    from smartray.tables import ASSETS, LakeLocation
     from smartray.tables.catalog import LABELS
+    from smartray.tables.commit import commit_rows
     from smartray.testing import rows
 
     loc = LakeLocation.from_uri(lake)

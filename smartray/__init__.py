@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from smartray.tables import Lake
+from smartray.version import __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from smartray.lake import Lake
+
 __all__ = ["Lake", "__version__"]
 
 
@@ -15,7 +16,7 @@ def __getattr__(name: str) -> Any:
     # `Lake` loads pyarrow and deltalake: only when asked for, so that processes that
     # never touch the lake (the video decoder's child) start fast.
     if name == "Lake":
-        from smartray.tables import Lake
+        from smartray.lake import Lake
 
         return Lake
     raise AttributeError(f"module 'smartray' has no attribute {name!r}")

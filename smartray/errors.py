@@ -21,6 +21,13 @@ class TableNotFoundError(SmartrayError, LookupError):
     """A lake table that was asked for does not exist (yet)."""
 
 
+class UnknownTableError(SmartrayError, KeyError):
+    """A table name that the catalog does not declare; the message lists those it does."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class CommitError(SmartrayError):
     """A commit to a lake table failed after its retries; nothing was committed."""
 

@@ -37,12 +37,13 @@ from smartray.annotate.agreement import (
 from smartray.annotate.model import Annotation, event_id
 from smartray.annotate.review import annotation_states, rebuild_labels
 from smartray.errors import ConfigError
-from smartray.tables.catalog import LABEL_EVENTS, RUNS
-from smartray.tables.commit import commit_rows, ensure_table
+from smartray.tables.catalog import LABEL_EVENTS
 from smartray.tables.lake import Lake
-from smartray.tables.runs import Run
 
 CONSENSUS = "consensus"
+
+MIN_AGREEMENT = 0.7  # an asset's consensus is approved at or above this agreement
+IOU = 0.5  # boxes of two annotators overlapping this much are one object
 
 
 @dataclass
@@ -120,7 +121,10 @@ def _objects(
 
 
 def consensus(
-    *, lake: str | None = None, min_agreement: float = 0.7, iou_threshold: float = 0.5
+    *,
+    lake: str | None = None,
+    min_agreement: float = MIN_AGREEMENT,
+    iou_threshold: float = IOU,
 ) -> ConsensusReport:
     """Merges the labels of assets with 2+ annotators (see the module doc).
 
@@ -137,8 +141,7 @@ def consensus(
     for r in pending:
         by_asset[r["asset_id"]].append(r)
     multi = {a: rs for a, rs in sorted(by_asset.items()) if len({r["annotator"] for r in rs}) >= 2}
-    run = Run("consensus", {"min_agreement": min_agreement, "iou": iou_threshold})
-    ensure_table(lk.location, RUNS)
+    session = lk.session("consensus", {"min_agreement": min_agreement, "iou": iou_threshold})
     now = dt.datetime.now(dt.UTC)
     events: list[dict[str, Any]] = []
     reviews: list[dict[str, Any]] = []
@@ -172,7 +175,7 @@ def consensus(
                 "class_id": None, "class_name": ann.label, "payload": payload,
                 "annotator": CONSENSUS, "source": CONSENSUS, "ontology": onto,
                 "ontology_version": version, "status": "submitted", "target_id": None,
-                "comment": f"{n} annotators", "source_uri": None, "run_id": run.run_id,
+                "comment": f"{n} annotators", "source_uri": None, "run_id": session.run_id,
                 "created_at": now, "agreement": round(agreement, 4),
             })  # fmt: skip
             if ok:
@@ -191,14 +194,13 @@ def consensus(
             queued.append((asset, asset_agreement))
     _fill_class_ids(lk, events + reviews)
     table = pa.Table.from_pylist(events + reviews, LABEL_EVENTS.schema)
-    run.output(commit_rows(lk.location, LABEL_EVENTS, table, app_id=run.run_id,
-                           metadata=run.commit_metadata()))  # fmt: skip
-    rebuild_labels(lk, run)
+    session.commit(LABEL_EVENTS, table)
+    rebuild_labels(lk, session)
     fleiss = fleiss_kappa(list(all_votes.values()))
-    run.counts = {"assets": len(multi), "approved": approved, "queued": len(queued)}
-    run.record(lk.location)
+    session.counts.update({"assets": len(multi), "approved": approved, "queued": len(queued)})
+    session.record()
     return ConsensusReport(
-        run.run_id, len(multi), approved, sorted(queued, key=lambda q: q[1]),
+        session.run_id, len(multi), approved, sorted(queued, key=lambda q: q[1]),
         {w: sum(v) / len(v) for w, v in agree.items()},
         {c: sum(v) / len(v) for c, v in class_agree.items()},
         fleiss, pairwise_cohen(all_votes),

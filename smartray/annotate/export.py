@@ -21,14 +21,14 @@ import pyarrow.dataset as pads
 from smartray.annotate.formats.base import ImageMeta, OutDir, Writer
 from smartray.annotate.ledger import ontology_for
 from smartray.annotate.model import Annotation
+from smartray.curate.view import asset_view
 from smartray.errors import ConfigError
 from smartray.tables.catalog import ASSETS, LABELS
-from smartray.tables.commit import open_table
 from smartray.tables.filters import text
 from smartray.tables.lake import Lake
-from smartray.tables.view import asset_view
 
 EXPORT_FORMATS = ("coco", "yolo", "labelstudio", "cvat")
+CHUNK = 1000  # assets held in memory at once
 EXTENSIONS = {"jpeg": "jpg", "png": "png"}
 
 
@@ -95,7 +95,7 @@ def export(
     ontology: str | None = None,
     image_url_prefix: str | None = None,
     presign_expiry_s: int | None = None,
-    chunk: int = 1000,
+    chunk: int = CHUNK,
 ) -> ExportSummary:
     """Writes the selected assets' images and labels in format `fmt` under `out`.
 
@@ -115,13 +115,12 @@ def export(
     presign = _presigner(target, presign_expiry_s) if presign_expiry_s else None
     module = importlib.import_module(f"smartray.annotate.formats.{fmt}")
     writer: Writer = module.Writer(target, onto, image_url_prefix)
-    dt_ = open_table(lk.location, ASSETS, version, allow_missing_nullable=True)
     labels = current_labels(lk, ids)  # small: no image bytes
     images = objects = 0
     # one pass over the pinned files, one row group at a time, `chunk` rows at a time:
     # only that much image data is in memory, and no file is read twice (Arrow's own
     # scanner reads ahead without bound when the consumer is slower than the disk)
-    batches = _stream(dt_.to_pyarrow_dataset(), text("asset_id").isin(ids), chunk)
+    batches = _stream(lk.dataset(ASSETS.name, version), text("asset_id").isin(ids), chunk)
     for batch in batches:
         for row in batch.to_pylist():
             aid = row["asset_id"]

@@ -24,10 +24,8 @@ from smartray.annotate.model import Annotation, Parsed, Refusal, check, event_id
 from smartray.annotate.ontology import Ontology, parse_ontology
 from smartray.annotate.resolve import Resolver
 from smartray.errors import ConfigError
-from smartray.tables.catalog import ASSETS, LABEL_EVENTS, ONTOLOGIES, QUARANTINE, RUNS
-from smartray.tables.commit import commit_rows, ensure_table
+from smartray.tables.catalog import ASSETS, LABEL_EVENTS, ONTOLOGIES, QUARANTINE
 from smartray.tables.lake import Lake
-from smartray.tables.runs import Run
 
 FORMATS = ("coco", "yolo", "labelstudio", "cvat", "folders")
 SOURCES = ("human", "model")
@@ -48,24 +46,19 @@ def register(ontology: Ontology, *, lake: str | None = None) -> tuple[str, bool]
                 "definition: give the changed ontology a new version"
             )
         return "", False
-    run = Run("ontology", {"ontology": ontology.name, "version": ontology.version})
-    ensure_table(lk.location, RUNS)
+    session = lk.session("ontology", {"ontology": ontology.name, "version": ontology.version})
     row = {
         "ontology": ontology.name,
         "version": ontology.version,
         "definition": ontology.canonical_json(),
         "sha256": ontology.digest(),
-        "run_id": run.run_id,
+        "run_id": session.run_id,
         "registered_at": dt.datetime.now(dt.UTC),
     }
-    run.output(
-        commit_rows(
-            lk.location, ONTOLOGIES, [row], app_id=run.run_id, metadata=run.commit_metadata()
-        )
-    )
-    run.counts = {"registered": 1}
-    run.record(lk.location)
-    return run.run_id, True
+    session.commit(ONTOLOGIES, [row])
+    session.counts["registered"] = 1
+    session.record()
+    return session.run_id, True
 
 
 def registered(lake: Lake, name: str | None = None) -> dict[int, Ontology]:
@@ -186,7 +179,7 @@ def import_labels(
         else:
             refusals.append(problem)
     file_uri = path if "://" in path else os.path.abspath(path)
-    run = Run(
+    session = lk.session(
         "import-labels",
         {
             "file": file_uri,
@@ -197,7 +190,6 @@ def import_labels(
             "source": source,
         },
     )
-    ensure_table(lk.location, RUNS)
     now = dt.datetime.now(dt.UTC)
     rows = []
     for ann, _ in good:
@@ -220,38 +212,22 @@ def import_labels(
                 "target_id": None,
                 "comment": None,
                 "source_uri": file_uri,
-                "run_id": run.run_id,
+                "run_id": session.run_id,
                 "created_at": now,
             }
         )
-    result = run.output(
-        commit_rows(
-            lk.location,
-            LABEL_EVENTS,
-            pa.Table.from_pylist(rows),
-            app_id=run.run_id,
-            metadata=run.commit_metadata(),
-        )
-    )
+    result = session.commit(LABEL_EVENTS, pa.Table.from_pylist(rows))
     if refusals:
-        run.output(
-            commit_rows(
-                lk.location,
-                QUARANTINE,
-                [_quarantine_row(file_uri, r, run.run_id, now) for r in refusals],
-                app_id=run.run_id,
-                metadata=run.commit_metadata(),
-            )
+        session.commit(
+            QUARANTINE, [_quarantine_row(file_uri, r, session.run_id, now) for r in refusals]
         )
     refused = Counter(r.reason for r in refusals)
-    run.counts = {
-        "imported": result.rows_written,
-        "already": result.rows_skipped,
-        "refused": len(refusals),
-    }
-    run.record(lk.location)
+    session.counts.update(
+        {"imported": result.rows_written, "already": result.rows_skipped, "refused": len(refusals)}
+    )
+    session.record()
     return ImportSummary(
-        run.run_id,
+        session.run_id,
         path,
         fmt,
         result.rows_written,

@@ -25,11 +25,10 @@ import pyarrow.compute as pc
 
 from smartray.annotate.ledger import events
 from smartray.errors import ConfigError
-from smartray.sample.snapshots import filter_table
-from smartray.tables.catalog import LABEL_EVENTS, LABELS, RUNS
-from smartray.tables.commit import commit_replace, commit_rows, ensure_table
+from smartray.tables.catalog import LABEL_EVENTS, LABELS
+from smartray.tables.filters import filter_table
 from smartray.tables.lake import Lake
-from smartray.tables.runs import Run
+from smartray.tables.session import LakeSession
 
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "approve": (frozenset({"submitted"}), "approved"),
@@ -137,7 +136,7 @@ def review(
         picked = filter_table(states, where).to_pylist()
         chosen = [r for r in picked if r["state"] in allowed]
         skipped = Counter(r["state"] for r in picked if r["state"] not in allowed)
-    run = Run(
+    session = lk.session(
         "review",
         {
             "decision": decision,
@@ -147,7 +146,6 @@ def review(
             "comment": comment,
         },
     )
-    ensure_table(lk.location, RUNS)
     now = dt.datetime.now(dt.UTC)
     rows = []
     for r in chosen:
@@ -174,23 +172,15 @@ def review(
                 "target_id": r["event_id"],
                 "comment": comment,
                 "source_uri": None,
-                "run_id": run.run_id,
+                "run_id": session.run_id,
                 "created_at": now,
             }
         )
-    run.output(
-        commit_rows(
-            lk.location,
-            LABEL_EVENTS,
-            pa.Table.from_pylist(rows, LABEL_EVENTS.schema),
-            app_id=run.run_id,
-            metadata=run.commit_metadata(),
-        )
-    )
-    labels = rebuild_labels(lk, run)
-    run.counts = {"decided": len(rows), "labels": labels}
-    run.record(lk.location)
-    return ReviewSummary(run.run_id, decision, len(rows), skipped, labels)
+    session.commit(LABEL_EVENTS, pa.Table.from_pylist(rows, LABEL_EVENTS.schema))
+    labels = rebuild_labels(lk, session)
+    session.counts.update({"decided": len(rows), "labels": labels})
+    session.record()
+    return ReviewSummary(session.run_id, decision, len(rows), skipped, labels)
 
 
 def _one_class_per_asset(approved: pa.Table) -> pa.Table:
@@ -213,8 +203,12 @@ def _one_class_per_asset(approved: pa.Table) -> pa.Table:
     return approved.filter(pa.array(keep, pa.bool_()))
 
 
-def rebuild_labels(lake: Lake, run: Run, txn_version: int = 1) -> int:
-    """Rewrites `labels` from the ledger's approved annotations; returns its row count."""
+def rebuild_labels(lake: Lake, session: LakeSession) -> int:
+    """Rewrites `labels` from the ledger's approved annotations, as the session's run.
+
+    Returns:
+        The row count of `labels`.
+    """
     states = annotation_states(lake)
     approved = _one_class_per_asset(states.filter(pc.equal(states["state"], "approved")))
     table = pa.table(
@@ -232,18 +226,9 @@ def rebuild_labels(lake: Lake, run: Run, txn_version: int = 1) -> int:
             "approved_by": approved["decided_by"],
             "approved_at": approved["decided_at"],
             "agreement": approved["agreement"],
-            "run_id": pa.array([run.run_id] * approved.num_rows, pa.string()),
+            "run_id": pa.array([session.run_id] * approved.num_rows, pa.string()),
         }
     )
-    run.output(
-        commit_replace(
-            lake.location,
-            LABELS,
-            table,
-            app_id=run.run_id,
-            metadata=run.commit_metadata(),
-            txn_version=txn_version,
-        )
-    )
+    session.commit(LABELS, table, mode="replace")
     rows: int = table.num_rows
     return rows

@@ -15,19 +15,25 @@ from typing import Any
 
 import pyarrow as pa
 import ray
-from deltalake import DeltaTable
 
+from smartray.augment.config import COPIES, PARENTS_PER_TASK, SEED
 from smartray.augment.ops import canonical, child_id, children, parse_ops
 from smartray.cluster.local import ensure_ray
 from smartray.errors import ConfigError
 from smartray.sample.snapshots import snapshot_members
-from smartray.tables.catalog import ASSETS, DUP_GROUPS, RUNS, SPLITS
-from smartray.tables.commit import commit_parts, commit_rows, ensure_table, existing_keys
+from smartray.tables import (
+    ASSETS,
+    DUP_GROUPS,
+    SNAPSHOTS,
+    SPLITS,
+    Lake,
+    LakeLocation,
+    LakeSession,
+    PartFile,
+    RunSummary,
+    write_part,
+)
 from smartray.tables.filters import text
-from smartray.tables.lake import Lake
-from smartray.tables.parts import PartFile, write_part
-from smartray.tables.runs import Run, RunSummary
-from smartray.tables.storage import LakeLocation
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +69,10 @@ def _augment_task(
     from smartray.sanitize.cv import pin_threads
 
     pin_threads()
-    dt_ = DeltaTable(location.table_uri(ASSETS.name), version=version,
-                     storage_options=location.storage_options or None)  # fmt: skip
-    parents = dt_.to_pyarrow_dataset().to_table(
-        columns=PARENT_COLUMNS, filter=text("asset_id").isin(parent_ids)
+    parents = (
+        Lake.at(location)
+        .dataset(ASSETS.name, version)
+        .to_table(columns=PARENT_COLUMNS, filter=text("asset_id").isin(parent_ids))
     )
     now = dt.datetime.now(dt.UTC)
     rows = []
@@ -82,10 +88,10 @@ def augment_snapshot(
     snapshot: str,
     ops_text: str,
     *,
-    copies: int = 1,
-    seed: int = 0,
+    copies: int = COPIES,
+    seed: int = SEED,
     lake: str | None = None,
-    parents_per_task: int = 32,
+    parents_per_task: int = PARENTS_PER_TASK,
     ray_address: str | None = None,
 ) -> AugmentSummary:
     """Makes `copies` augmented children of each asset of `snapshot`.
@@ -103,13 +109,13 @@ def augment_snapshot(
     version = int(members.column("assets_version")[0].as_py())
     parents: list[str] = members.column("asset_id").to_pylist()
     location = lk.location
-    run = Run("augment", {"snapshot": snapshot, "ops": ops, "copies": copies, "seed": seed})
-    assets_dt = ensure_table(location, ASSETS)
-    ensure_table(location, RUNS)
-    run.input_versions = {"assets": version, "snapshots": lk.version("snapshots") or 0}
+    config = {"snapshot": snapshot, "ops": ops, "copies": copies, "seed": seed}
+    session = lk.session("augment", config)
+    session.pin(ASSETS, version)
+    session.pin(SNAPSHOTS)
     ops_json = canonical(ops)
     wanted = {child_id(p, ops_json, seed, c): p for p in parents for c in range(copies)}
-    have = set(existing_keys(assets_dt, ASSETS).to_pylist())
+    have = set(session.keys(ASSETS).to_pylist())
     skip = frozenset(c for c in wanted if c in have)
     todo = sorted({wanted[c] for c in wanted if c not in skip})
     parts: list[PartFile] = []
@@ -118,48 +124,43 @@ def augment_snapshot(
         try:
             task = ray.remote(num_cpus=1)(_augment_task)
             chunks = [todo[i : i + parents_per_task] for i in range(0, len(todo), parents_per_task)]
-            refs = [task.remote(location, version, c, ops, seed, copies, skip, run.run_id)
+            refs = [task.remote(location, version, c, ops, seed, copies, skip, session.run_id)
                     for c in chunks]  # fmt: skip
             parts = [p for p in ray.get(refs) if p is not None]
         finally:
             if started:
                 ray.shutdown()
-    result = run.output(
-        commit_parts(location, ASSETS, parts, app_id=run.run_id, metadata=run.commit_metadata())
-    )
-    grouped, split_rows = _inherit(lk, run, wanted)
-    run.counts = {"parents": len(parents), "copies": copies, "children": result.rows_written,
-                  "existing": len(skip), "grouped": grouped, "split_rows": split_rows}  # fmt: skip
-    run.record(location)
-    return AugmentSummary.of(run)
+    result = session.commit(ASSETS, parts=parts, mode="parts")
+    grouped, split_rows = _inherit(session, wanted)
+    session.counts.update({"parents": len(parents), "copies": copies,
+                           "children": result.rows_written, "existing": len(skip),
+                           "grouped": grouped, "split_rows": split_rows})  # fmt: skip
+    session.record()
+    return AugmentSummary.of(session.run)
 
 
-def _inherit(lk: Lake, run: Run, wanted: dict[str, str]) -> tuple[int, int]:
+def _inherit(session: LakeSession, wanted: dict[str, str]) -> tuple[int, int]:
     """Gives each child its parent's duplicate group and, per split, its parent's split."""
     now = dt.datetime.now(dt.UTC)
-    meta = run.commit_metadata()
+    run_id = session.run_id
     grouped = split_rows = 0
-    if lk.exists(DUP_GROUPS.name):
-        stored = lk.table(DUP_GROUPS.name, columns=["asset_id", "dup_group", "threshold"])
+    if session.exists(DUP_GROUPS):
+        stored = session.read(DUP_GROUPS, columns=["asset_id", "dup_group", "threshold"])
         by_id = {r["asset_id"]: r for r in stored.to_pylist()}
         rows = [{"asset_id": c, "dup_group": by_id[p]["dup_group"],
-                 "threshold": by_id[p]["threshold"], "run_id": run.run_id, "grouped_at": now}
+                 "threshold": by_id[p]["threshold"], "run_id": run_id, "grouped_at": now}
                 for c, p in wanted.items() if p in by_id]  # fmt: skip
         if rows:
-            res = commit_rows(lk.location, DUP_GROUPS, pa.Table.from_pylist(rows),
-                              app_id=run.run_id, metadata=meta)  # fmt: skip
-            grouped = run.output(res).rows_written
-    if lk.exists(SPLITS.name):
+            grouped = session.commit(DUP_GROUPS, pa.Table.from_pylist(rows)).rows_written
+    if session.exists(SPLITS):
         parents = set(wanted.values())
-        stored = lk.table(SPLITS.name, columns=["split_name", "asset_id", "split", "group_key"])
+        stored = session.read(SPLITS, columns=["split_name", "asset_id", "split", "group_key"])
         by_parent: dict[str, list[dict[str, Any]]] = {}
         for r in stored.to_pylist():
             if r["asset_id"] in parents:
                 by_parent.setdefault(r["asset_id"], []).append(r)
-        rows = [{**r, "asset_id": c, "run_id": run.run_id, "assigned_at": now}
+        rows = [{**r, "asset_id": c, "run_id": run_id, "assigned_at": now}
                 for c, p in wanted.items() for r in by_parent.get(p, [])]  # fmt: skip
         if rows:
-            res = commit_rows(lk.location, SPLITS, pa.Table.from_pylist(rows),
-                              app_id=run.run_id, metadata=meta)  # fmt: skip
-            split_rows = run.output(res).rows_written
+            split_rows = session.commit(SPLITS, pa.Table.from_pylist(rows)).rows_written
     return grouped, split_rows

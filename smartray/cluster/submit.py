@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smartray.errors import ConfigError
 from smartray.jobrun import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class Submission:
         return env
 
 
-class SubmitUsageError(Exception):
+class SubmitUsageError(ConfigError):
     """A usage error found before anything was submitted (exit 2)."""
 
 

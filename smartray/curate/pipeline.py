@@ -31,10 +31,7 @@ from smartray.curate.groups import (
     parent_edges,
 )
 from smartray.errors import ConfigError
-from smartray.tables.catalog import ASSETS, DUP_GROUPS, RUNS
-from smartray.tables.commit import commit_upsert, ensure_table
-from smartray.tables.runs import Run, RunSummary, run_configs
-from smartray.tables.storage import LakeLocation
+from smartray.tables import ASSETS, DUP_GROUPS, Lake, LakeSession, RunSummary, run_configs
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +100,28 @@ def curate(
     Raises:
         ConfigError: the lake has no assets yet.
     """
-    location = LakeLocation.from_uri(lake)
-    run = Run("curate", {**config.model_dump(), "full": full})
-    assets_dt = ensure_table(location, ASSETS)
-    if assets_dt.version() == 0:
-        raise ConfigError(f"lake {location.root!r} has no assets yet: run `smartray ingest` first")
-    groups_dt = ensure_table(location, DUP_GROUPS)
-    ensure_table(location, RUNS)
-    run.input_versions = {"assets": assets_dt.version(), "dup_groups": groups_dt.version()}
+    with Lake(lake).session("curate", {**config.model_dump(), "full": full}) as session:
+        return _curate(session, config, full=full, ray_address=ray_address)
+
+
+def _curate(
+    session: LakeSession, config: CurateConfig, *, full: bool, ray_address: str | None
+) -> CurateSummary:
+    if not session.version(ASSETS):
+        raise ConfigError(
+            f"lake {session.location.root!r} has no assets yet: run `smartray ingest` first"
+        )
     cols = ["asset_id", *HASHES, "video_id", "parent_id"]
-    assets = assets_dt.to_pyarrow_dataset().to_table(columns=cols).sort_by("asset_id")
-    stored = groups_dt.to_pyarrow_dataset().to_table(columns=["asset_id", "dup_group", "threshold"])
+    assets = session.read(ASSETS, columns=cols).sort_by("asset_id")
+    stored = session.read(
+        DUP_GROUPS, columns=["asset_id", "dup_group", "threshold"], missing_ok=True
+    )
     if not full and stored.num_rows:
         other = set(stored.column("threshold").to_pylist()) - {config.threshold}
         if other:
             log.info("dup_groups were made with threshold %s: regrouping all", sorted(other))
             full = True
-        earlier = run_configs(location, "curate")
+        earlier = run_configs(session.location, "curate")
         before = (earlier[-1] if earlier else {}).get("max_hash_bits", config.max_hash_bits)
         if not full and before != config.max_hash_bits:
             log.info("dup_groups were made with max_hash_bits %s: regrouping all", before)
@@ -178,22 +180,22 @@ def curate(
             "asset_id": [ids[i] for i in changed],
             "dup_group": [names[i] for i in changed],
             "threshold": [config.threshold] * len(changed),
-            "run_id": [run.run_id] * len(changed),
+            "run_id": [session.run_id] * len(changed),
             "grouped_at": [now] * len(changed),
         }
     )
-    result = run.output(
-        commit_upsert(location, DUP_GROUPS, rows, app_id=run.run_id, metadata=run.commit_metadata())
-    )
+    result = session.commit(DUP_GROUPS, rows, mode="upsert")
     sizes = np.bincount(labels)
-    run.counts = {
-        "assets": len(ids),
-        "new": int(is_new.sum()),
-        "pairs": len(near),
-        "groups": int(np.count_nonzero(sizes)),
-        "multi_groups": int(np.count_nonzero(sizes > 1)),
-        "largest": int(sizes.max()) if len(sizes) else 0,
-        "written": result.rows_written,
-    }
-    run.record(location)
-    return CurateSummary.of(run)
+    session.counts.update(
+        {
+            "assets": len(ids),
+            "new": int(is_new.sum()),
+            "pairs": len(near),
+            "groups": int(np.count_nonzero(sizes)),
+            "multi_groups": int(np.count_nonzero(sizes > 1)),
+            "largest": int(sizes.max()) if len(sizes) else 0,
+            "written": result.rows_written,
+        }
+    )
+    session.record()
+    return CurateSummary.of(session.run)

@@ -18,7 +18,6 @@ from typing import Any
 
 import pyarrow as pa
 import ray
-from deltalake import DeltaTable
 from ray.exceptions import OutOfMemoryError, WorkerCrashedError
 
 from smartray.cluster.local import ensure_ray
@@ -33,15 +32,12 @@ from smartray.ingest.ops import (
     known_id_index,
 )
 from smartray.ingest.reconcile import reconcile
+from smartray.ingest.video import ingest_video_batch, is_video
 from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
 from smartray.sanitize.detect import load_detectors
 from smartray.sources import S3Settings, SourceReader, list_inputs
 from smartray.sources.base import Reader, SourceEntry
-from smartray.tables.catalog import ASSET_SOURCES, ASSETS, QUARANTINE, RUNS, VIDEOS
-from smartray.tables.commit import commit_parts, commit_rows, ensure_table, existing_keys
-from smartray.tables.runs import Run, RunSummary
-from smartray.tables.storage import LakeLocation
-from smartray.video.ops import ingest_video_batch, is_video
+from smartray.tables import ASSET_SOURCES, ASSETS, QUARANTINE, RUNS, VIDEOS, Lake, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +87,13 @@ def ingest(
 
     if config.sanitize.blur and config.sanitize.detectors:
         load_detectors(tuple(config.sanitize.detectors))  # a bad name is a usage error, now
-    location = LakeLocation.from_uri(config.lake)
+    lake = Lake(config.lake)
+    location = lake.location
     s3 = S3Settings.from_env()
     listing = list_inputs(config.sources, s3)
     t_list = lap()
-    run = Run("ingest", config.model_dump(mode="json"))
+    session = lake.session("ingest", config.model_dump(mode="json"))
+    run = session.run
     log.info(
         "run %s: %d input(s) listed, %d refused while listing",
         run.run_id,
@@ -104,23 +102,22 @@ def ingest(
     )
     videos = [e for e in listing.entries if is_video(e.uri)]
     specs = (ASSETS, ASSET_SOURCES, QUARANTINE, RUNS) + ((VIDEOS,) if videos else ())
-    tables = {spec.name: ensure_table(location, spec) for spec in specs}
-    run.input_versions = {n: t.version() for n, t in tables.items() if n != "runs"}
+    for spec in specs:  # created up front, so every version the run reads is a number
+        session.ensure(spec)
+        session.pin(spec)
     todo = [e for e in listing.entries if not is_video(e.uri)]
     unchanged = list[SourceEntry]()
     if config.incremental:
         todo, unchanged = split_unchanged(
             todo,
-            _read(tables["asset_sources"], FINGERPRINT_COLUMNS),
-            _read(tables["quarantine"], [*FINGERPRINT_COLUMNS, "reason"]),
+            session.read(ASSET_SOURCES, columns=FINGERPRINT_COLUMNS),
+            session.read(QUARANTINE, columns=[*FINGERPRINT_COLUMNS, "reason"]),
         )
     started = ensure_ray(ray_address) if todo or videos else False
     if todo or videos:
         _warm_up_workers()  # workers import while the driver reads the known ids
-    known = known_id_index(existing_keys(tables["assets"], ASSETS))
-    known_videos = known_id_index(
-        existing_keys(tables["videos"], VIDEOS) if videos else pa.array([], pa.string())
-    )
+    known = known_id_index(session.keys(ASSETS))
+    known_videos = known_id_index(session.keys(VIDEOS) if videos else pa.array([], pa.string()))
     log.info(
         "run %s: %d input(s) to read, %d unchanged since an earlier run",
         run.run_id,
@@ -162,19 +159,12 @@ def ingest(
         unchanged=frozenset(e.uri for e in unchanged),
         crashes=crashes,
     )
-    meta = run.commit_metadata()
-    a = run.output(commit_parts(location, ASSETS, rec.parts, app_id=run.run_id, metadata=meta))
-    f = run.output(
-        commit_parts(
-            location, ASSETS, rec.frame_parts, app_id=run.run_id, metadata=meta, txn_version=2
-        )
-    )
+    a = session.commit(ASSETS, parts=rec.parts, mode="parts")
+    f = session.commit(ASSETS, parts=rec.frame_parts, mode="parts")
     if videos:
-        run.output(commit_rows(location, VIDEOS, rec.videos, app_id=run.run_id, metadata=meta))
-    run.output(commit_rows(location, ASSET_SOURCES, rec.sources, app_id=run.run_id, metadata=meta))
-    q = run.output(
-        commit_rows(location, QUARANTINE, rec.quarantine, app_id=run.run_id, metadata=meta)
-    )
+        session.commit(VIDEOS, rec.videos)
+    session.commit(ASSET_SOURCES, rec.sources)
+    q = session.commit(QUARANTINE, rec.quarantine)
     ok_inputs = rec.counts["candidates"] + rec.counts["known"] + rec.counts["videos"]
     ingested = a.rows_written + rec.counts["videos_new"]
     run.counts = {
@@ -188,7 +178,7 @@ def ingest(
         "quarantine_new": q.rows_written,
         "worker_crash": rec.counts["worker_crash"],
     }
-    run.record(location)
+    session.record()
     log.info(
         "run %s: list %.1f s, prepare %.1f s, process %.1f s, reconcile + commit %.1f s",
         run.run_id, t_list, t_prepare, t_process, lap(),
@@ -215,11 +205,6 @@ def _warm_up_workers() -> None:
     warm = ray.remote(num_cpus=1, max_retries=0)(_import_worker_modules)
     for _ in range(min(cpus, 64)):
         warm.remote()
-
-
-def _read(dt: DeltaTable, columns: list[str]) -> pa.Table:
-    """Only `columns` of a table at the version it was loaded (never image bytes)."""
-    return dt.to_pyarrow_dataset().to_table(columns=columns)
 
 
 def _process(

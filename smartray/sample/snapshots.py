@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from smartray.curate.config import HASHES
 from smartray.curate.lsh import signatures
+from smartray.curate.view import AssetView, asset_view
 from smartray.errors import ConfigError
 from smartray.sample.strategies import (
     STRATEGIES,
@@ -28,12 +29,9 @@ from smartray.sample.strategies import (
     draw_random,
     draw_stratified,
 )
-from smartray.tables.catalog import ASSETS, RUNS, SNAPSHOTS
-from smartray.tables.commit import commit_rows, ensure_table, open_table
-from smartray.tables.filters import text
+from smartray.tables.catalog import ASSETS, SNAPSHOTS
+from smartray.tables.filters import filter_table, text
 from smartray.tables.lake import Kind, Lake
-from smartray.tables.runs import Run
-from smartray.tables.view import AssetView, asset_view
 
 
 @dataclass
@@ -66,35 +64,6 @@ def apply_filter(view: AssetView, where: str | None) -> pa.Table:
             the message names the valid columns.
     """
     return filter_table(view.table, where)
-
-
-def filter_table(table: pa.Table, where: str | None, flag: str = "--where") -> pa.Table:
-    """The rows of `table` matching the SQL expression `where` (all rows if None).
-
-    Raises:
-        ConfigError: as `apply_filter`.
-    """
-    if not where:
-        return table
-    import polars as pl
-
-    valid = ", ".join(table.column_names)
-    try:
-        expr = pl.sql_expr(where)
-    except Exception as e:
-        raise ConfigError(f"{flag} {where!r} does not parse ({e}); columns: {valid}") from None
-    unknown = [c for c in expr.meta.root_names() if c not in table.column_names]
-    if unknown:
-        raise ConfigError(
-            f"{flag} {where!r}: unknown column(s) {', '.join(unknown)}; valid columns: {valid}"
-        )
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    try:
-        kept = frame.with_row_index("_row").filter(expr).get_column("_row").to_numpy()
-    except Exception as e:
-        raise ConfigError(f"{flag} {where!r} cannot be evaluated: {e}") from None
-    return table.take(pa.array(kept, pa.int64()))
 
 
 def draw(rows: pa.Table, strategy: str, n: int, seed: int, by: str | None) -> np.ndarray:
@@ -144,8 +113,8 @@ def take_snapshot(
         raise ConfigError(f"--where {where!r} matches no asset; nothing written")
     picked = draw(rows, strategy, n, seed, by)
     spec = {"strategy": strategy, "n": n, "where": where, "by": by, "seed": seed}
-    run = Run("sample", {"name": name, **spec})
-    run.input_versions = dict(view.versions)
+    session = lk.session("sample", {"name": name, **spec})
+    session.run.input_versions.update(view.versions)
     members = rows.take(pa.array(picked, pa.int64()))
     now = dt.datetime.now(dt.UTC)
     k = members.num_rows
@@ -158,20 +127,18 @@ def take_snapshot(
             "spec": [json.dumps(spec, sort_keys=True)] * k,
             "seed": [seed] * k,
             "assets_version": [view.versions["assets"]] * k,
-            "run_id": [run.run_id] * k,
+            "run_id": [session.run_id] * k,
             "created_at": [now] * k,
         }
     )
-    ensure_table(lk.location, RUNS)
-    run.output(commit_rows(lk.location, SNAPSHOTS, table, app_id=run.run_id,
-                           metadata=run.commit_metadata()))  # fmt: skip
-    run.counts = {"matched": rows.num_rows, "drawn": k}
-    run.record(lk.location)
+    session.commit(SNAPSHOTS, table)
+    session.counts.update({"matched": rows.num_rows, "drawn": k})
+    session.record()
     spread: dict[str, int] = {}
     if by:
         for v in members.column(by).to_pylist():
             spread[str(v)] = spread.get(str(v), 0) + 1
-    return SnapshotSummary(run.run_id, name, rows.num_rows, k, view.versions["assets"],
+    return SnapshotSummary(session.run_id, name, rows.num_rows, k, view.versions["assets"],
                            dict(sorted(spread.items())))  # fmt: skip
 
 
@@ -220,7 +187,7 @@ def read_snapshot(
         )
     version = int(members.column("assets_version")[0].as_py())
     ids = members.column("asset_id")
-    dt_ = open_table(lake.location, ASSETS, version)
+    dt_ = lake.delta(ASSETS.name, version)
     cols = None if columns is None else list(dict.fromkeys(["asset_id", *columns]))
     if to == "ray":
         return lake.read_ray(ASSETS.name, version, columns=cols, asset_ids=ids.to_pylist())

@@ -20,14 +20,13 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from smartray.curate.groups import chain_edges, component_labels, group_names
+from smartray.curate.view import AssetView, asset_view
 from smartray.errors import ConfigError
 from smartray.split.assign import assign_groups, majority, parse_ratios
-from smartray.tables.catalog import RUNS, SPLITS
-from smartray.tables.commit import commit_upsert, ensure_table
+from smartray.tables.catalog import SPLITS
 from smartray.tables.filters import text
 from smartray.tables.lake import Lake
-from smartray.tables.runs import Run, run_configs
-from smartray.tables.view import AssetView, asset_view
+from smartray.tables.runs import run_configs
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +153,7 @@ def split(
                 f"split {name!r} exists with other settings ({json.dumps(same)}); "
                 "use a new --name, or the same settings to add new assets to it"
             )
-    run = Run("split", config)
+    session = lk.session("split", config)
     ids: list[str] = view.table.column("asset_id").to_pylist()
     keys = group_keys(view, groups=groups, group_by=group_by)
     assigned = read_split(lk, name)
@@ -185,26 +184,24 @@ def split(
             "asset_id": [ids[i] for i in changed],
             "split": [final[keys[i]] for i in changed],
             "group_key": [keys[i] if groups else "" for i in changed],
-            "run_id": [run.run_id] * len(changed),
+            "run_id": [session.run_id] * len(changed),
             "assigned_at": [now] * len(changed),
         }
     )
-    ensure_table(lk.location, RUNS)
-    run.input_versions = dict(view.versions)
-    run.output(commit_upsert(lk.location, SPLITS, rows, app_id=run.run_id,
-                             metadata=run.commit_metadata()))  # fmt: skip
+    session.run.input_versions.update(view.versions)
+    session.commit(SPLITS, rows, mode="upsert")
     assets: Counter[str] = Counter(final[g] for g in keys)
     group_counts: Counter[str] = Counter(final.values())
-    run.counts = {"assets": len(ids), "groups": len(members), "new": len(changed) - moved,
-                  "moved": moved}  # fmt: skip
-    run.record(lk.location)
+    session.counts.update({"assets": len(ids), "groups": len(members),
+                           "new": len(changed) - moved, "moved": moved})  # fmt: skip
+    session.record()
     return SplitSummary(
-        run.run_id,
+        session.run_id,
         name,
         {s: assets[s] for s in ratios},
         {s: group_counts[s] for s in ratios},
-        run.counts,
-        dict(run.output_versions),
+        dict(session.counts),
+        dict(session.run.output_versions),
     )
 
 

@@ -1,4 +1,10 @@
-"""The lake: table declarations, exactly-once commits, and the `Lake` reader."""
+"""The lake's ground floor: table declarations, pinned reads, exactly-once commits.
+
+Every table is declared once in `catalog.py`. Jobs reach the tables through a run's
+`LakeSession` (`Lake(uri).session(job, config)`); notebooks read them through `Lake`.
+The commit functions in `commit.py` are this package's own: stages commit through the
+session, which carries the run's app transaction and metadata.
+"""
 
 from smartray.tables.catalog import (
     ALL_TABLES,
@@ -12,16 +18,11 @@ from smartray.tables.catalog import (
     VIDEOS,
     spec_for,
 )
-from smartray.tables.commit import (
-    CommitResult,
-    commit_parts,
-    commit_rows,
-    commit_upsert,
-    commit_where,
-    ensure_table,
-)
+from smartray.tables.commit import CommitResult
 from smartray.tables.lake import Lake, TableInfo
 from smartray.tables.parts import PartFile, write_part
+from smartray.tables.runs import Run, RunSummary, run_configs
+from smartray.tables.session import LakeSession
 from smartray.tables.spec import TableSpec
 from smartray.tables.storage import LakeLocation
 
@@ -38,14 +39,13 @@ __all__ = [
     "CommitResult",
     "Lake",
     "LakeLocation",
+    "LakeSession",
     "PartFile",
+    "Run",
+    "RunSummary",
     "TableInfo",
     "TableSpec",
-    "commit_parts",
-    "commit_rows",
-    "commit_upsert",
-    "commit_where",
-    "ensure_table",
+    "run_configs",
     "spec_for",
     "write_part",
 ]

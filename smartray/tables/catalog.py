@@ -2,6 +2,7 @@
 
 import pyarrow as pa
 
+from smartray.errors import UnknownTableError
 from smartray.tables.spec import TableSpec
 
 _UTC = pa.timestamp("us", tz="UTC")
@@ -288,8 +289,14 @@ ALL_TABLES: dict[str, TableSpec] = {
 
 
 def spec_for(name: str) -> TableSpec:
-    """The declared spec for table `name`, or a `KeyError` listing the known tables."""
+    """The declared spec for table `name`.
+
+    Raises:
+        UnknownTableError: no table has that name (the message lists the known tables).
+    """
     try:
         return ALL_TABLES[name]
     except KeyError:
-        raise KeyError(f"unknown table {name!r}; known tables: {sorted(ALL_TABLES)}") from None
+        raise UnknownTableError(
+            f"unknown table {name!r}; known tables: {', '.join(sorted(ALL_TABLES))}"
+        ) from None

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 
 from smartray.errors import ConfigError, TableNotFoundError
 from smartray.tables.catalog import ALL_TABLES, spec_for
 from smartray.tables.commit import open_table
+from smartray.tables.session import LakeSession
 from smartray.tables.storage import LakeLocation
 
 Kind = Literal["arrow", "polars", "pandas", "ray"]
@@ -59,6 +61,11 @@ class Lake:
             os.fspath(uri) if uri is not None else None, storage_options
         )
 
+    @classmethod
+    def at(cls, location: LakeLocation) -> Lake:
+        """The lake at a resolved location (what Ray tasks are handed)."""
+        return cls(location.root, location.storage_options)
+
     @property
     def uri(self) -> str:
         """The resolved lake root."""
@@ -80,6 +87,10 @@ class Lake:
             raise TableNotFoundError(
                 f"table {name!r} does not exist under {self.uri!r} yet; run `smartray ingest` first"
             ) from None
+
+    def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
+        """Table `name` at `version` (latest if None) as a pyarrow dataset, schema checked."""
+        return self.delta(name, version).to_pyarrow_dataset()
 
     def exists(self, name: str) -> bool:
         """True if table `name` has been created."""
@@ -145,20 +156,14 @@ class Lake:
             _keep_assets, batch_format="pyarrow", fn_kwargs={"wanted": pa.array(asset_ids)}
         )
 
-    def snapshot(self, name: str, *, columns: list[str] | None = None, to: Kind = "arrow") -> Any:
-        """The assets of snapshot `name`, read from the `assets` version it was drawn from.
+    def session(self, job: str, config: dict[str, Any] | None = None) -> LakeSession:
+        """Opens a run: pinned reads, exactly-once commits and one `runs` row.
 
         Example:
-            >>> Lake("./lake").snapshot("night-500", columns=["asset_id", "blur"], to="polars")
-
-        Raises:
-            ConfigError: no such snapshot, or an erasure broke it.
+            >>> with Lake("./lake").session("split", {"name": "main"}) as s:
+            ...     s.commit(SPLITS, rows, mode="upsert")
         """
-        from smartray.sample.snapshots import read_snapshot
-
-        if to not in _KINDS:
-            raise ConfigError(f"to={to!r}: choose one of {list(_KINDS)}")
-        return read_snapshot(self, name, columns=columns, to=to)
+        return LakeSession(self.location, job, config)
 
     def describe(self) -> list[TableInfo]:
         """Version, rows, bytes and files of each existing table, from the log alone."""

@@ -81,7 +81,7 @@ class Run:
 
         `txn_version` must be above that of any earlier commit this run made to `runs`.
         """
-        from smartray import __version__
+        from smartray.version import __version__
 
         row = {
             "run_id": self.run_id,

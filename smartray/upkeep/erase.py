@@ -30,15 +30,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
 
 from smartray.errors import ConfigError
-from smartray.tables.catalog import ALL_TABLES, ASSETS, DUP_GROUPS, RUNS, SNAPSHOTS, SPLITS, VIDEOS
-from smartray.tables.commit import commit_where, ensure_table
-from smartray.tables.lake import Lake
-from smartray.tables.runs import Run
-from smartray.tables.spec import TableSpec
-from smartray.tables.storage import LakeLocation
+from smartray.tables import (
+    ALL_TABLES,
+    ASSETS,
+    DUP_GROUPS,
+    RUNS,
+    SNAPSHOTS,
+    SPLITS,
+    VIDEOS,
+    Lake,
+    LakeSession,
+    TableSpec,
+    spec_for,
+)
 from smartray.upkeep.pins import Pin, pins
 
 log = logging.getLogger(__name__)
@@ -157,15 +163,9 @@ def erase(ids: Sequence[str], *, lake: str | None = None) -> EraseResult:
     erased, videos = closure(lk, ids)
     targets = erased | videos
     digest = hashlib.sha256("\n".join(sorted(targets)).encode()).hexdigest()
-    run = Run("erase", {"ids": len(ids), "erased": len(targets), "ids_sha256": digest})
-    ensure_table(location, RUNS)
+    session = lk.session("erase", {"ids": len(ids), "erased": len(targets), "ids_sha256": digest})
+    run = session.run
     pinned = pins(location)
-    txn: dict[str, int] = defaultdict(int)
-
-    def next_txn(table: str) -> int:
-        txn[table] += 1
-        return txn[table]
-
     rows: dict[str, int] = {}
     files_deleted: dict[str, int] = {}
     gone_files: dict[str, set[str]] = {}
@@ -180,41 +180,34 @@ def erase(ids: Sequence[str], *, lake: str | None = None) -> EraseResult:
             if groups:
                 regroup = len(_grouped(lk, groups) - erased)
                 predicate = f"({predicate}) OR {_in('dup_group', groups)}"
-        before = lk.delta(spec.name).version()
-        res = commit_where(
-            location,
-            spec,
-            predicate,
-            app_id=run.run_id,
-            metadata=run.commit_metadata(),
-            txn_version=next_txn(spec.name),
-        )
+        before = session.latest_version(spec)
+        res = session.commit(spec, mode="where", predicate=predicate)
         rows[spec.name] = res.rows_written
-        if res.version != before:
-            run.output(res)
-        gone = _delete_files_holding(location, spec, cols, targets)
+        if res.version == before:  # nothing deleted: the run pins no version of it
+            run.output_versions.pop(spec.name, None)
+        gone = _delete_files_holding(session, spec, cols, targets)
         files_deleted[spec.name] = len(gone)
         gone_files[spec.name] = gone
     if lk.exists(SPLITS.name):
-        res = commit_where(location, SPLITS, _in("group_key", targets),
-                           set_values={"group_key": ""}, app_id=run.run_id,
-                           metadata=run.commit_metadata(),
-                           txn_version=next_txn(SPLITS.name))  # fmt: skip
-        if res.rows_written:
-            run.output(res)
-    broken_runs, broken_snaps = _broken(location, pinned, gone_files)
+        blank_before = run.output_versions.get(SPLITS.name)
+        res = session.commit(SPLITS, mode="where", predicate=_in("group_key", targets),
+                             set_values={"group_key": ""})  # fmt: skip
+        if not res.rows_written:  # nothing blanked: keep what the delete above noted
+            if blank_before is None:
+                run.output_versions.pop(SPLITS.name, None)
+            else:
+                run.output_versions[SPLITS.name] = blank_before
+    broken_runs, broken_snaps = _broken(session, pinned, gone_files)
     for spec, key, names in ((RUNS, "run_id", broken_runs), (SNAPSHOTS, "snapshot", broken_snaps)):
         if names:
-            run.output(commit_where(location, spec, _in(key, set(names)),
-                                    set_values={"broken_by": run.run_id}, app_id=run.run_id,
-                                    metadata=run.commit_metadata(),
-                                    txn_version=next_txn(spec.name)))  # fmt: skip
+            session.commit(spec, mode="where", predicate=_in(key, set(names)),
+                           set_values={"broken_by": run.run_id})  # fmt: skip
     run.counts = {"assets": len(erased), "videos": len(videos),
                   "files_deleted": sum(files_deleted.values()),
                   "broken_runs": len(broken_runs), "broken_snapshots": len(broken_snaps),
                   **{f"rows_{t}": n for t, n in rows.items()}}  # fmt: skip
     # the run's own row: after its updates of `runs`, as a later transaction of this run
-    run.record(location, txn_version=next_txn(RUNS.name))
+    session.record()
     return EraseResult(run.run_id, len(erased), len(videos), rows, files_deleted,
                        broken_runs, broken_snaps, regroup)  # fmt: skip
 
@@ -241,18 +234,16 @@ def _array(values: set[str]) -> pa.Array:
 
 
 def _delete_files_holding(
-    location: LakeLocation, spec: TableSpec, cols: list[str], targets: set[str]
+    session: LakeSession, spec: TableSpec, cols: list[str], targets: set[str]
 ) -> set[str]:
     """Deletes the unreferenced Parquet files of a table that hold any of `targets`.
 
     Returns their paths relative to the table: the files the delete just replaced, and
     older ones (replaced by a compaction) that vacuum has not deleted yet.
     """
-    fs, root = location.filesystem()
+    fs, root = session.location.filesystem()
     base = f"{root}/{spec.name}"
-    dt = DeltaTable(location.table_uri(spec.name), storage_options=location.storage_options or None)
-    live = set(dt.file_uris())
-    live_rel = {u.rsplit(f"/{spec.name}/", 1)[-1] for u in live}
+    live_rel = session.files(spec)
     found = fs.get_file_info(pafs.FileSelector(base, recursive=True))
     value_set = _array(targets)
     gone: set[str] = set()
@@ -277,7 +268,7 @@ def _delete_files_holding(
 
 
 def _broken(
-    location: LakeLocation, pinned: list[Pin], gone: dict[str, set[str]]
+    session: LakeSession, pinned: list[Pin], gone: dict[str, set[str]]
 ) -> tuple[list[str], list[str]]:
     """Runs and snapshots that pinned a table version which referenced a deleted file."""
     cache: dict[tuple[str, int], bool] = {}
@@ -288,9 +279,7 @@ def _broken(
         key = (table, version)
         if key not in cache:
             try:
-                dt = DeltaTable(location.table_uri(table), version=version,
-                                storage_options=location.storage_options or None)  # fmt: skip
-                files = {u.rsplit(f"/{table}/", 1)[-1] for u in dt.file_uris()}
+                files = session.files(spec_for(table), version)
                 cache[key] = bool(files & gone[table])
             except Exception:  # the version's log is gone: it cannot be read anyway
                 cache[key] = True

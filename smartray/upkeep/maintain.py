@@ -21,21 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties
-
 from smartray.errors import ConfigError
-from smartray.tables.catalog import ALL_TABLES
-from smartray.tables.runs import Run
-from smartray.tables.storage import LakeLocation
+from smartray.tables import ALL_TABLES, Lake, LakeLocation, LakeSession, spec_for
 from smartray.upkeep.pins import Pin, Retention, oldest_pins, pins, retention_for
 
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
-# No automatic checkpoint or log cleanup after maintain's own commits (delta-rs cleans up
-# expired logs whenever its hook writes a checkpoint, whatever `cleanup_expired_logs` says).
-_NO_HOOKS = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
+TARGET_SIZE_MB = 100  # compaction's target file size
+MIN_RETENTION_HOURS = 168  # the smallest vacuum retention: Delta's default, 7 days
 
 
 @dataclass(frozen=True)
@@ -109,8 +103,8 @@ def maintain(
     location: LakeLocation,
     *,
     tables: Sequence[str] | None = None,
-    target_size_mb: int = 100,
-    min_retention_hours: int = 168,
+    target_size_mb: int = TARGET_SIZE_MB,
+    min_retention_hours: int = MIN_RETENTION_HOURS,
     dry_run: bool = False,
     config: dict[str, Any] | None = None,
     now_ms: int | None = None,
@@ -132,20 +126,20 @@ def maintain(
         ConfigError: an unknown table name; nothing was written.
     """
     wanted = check_tables(tables)
-    existing = [n for n in wanted if _exists(location, n)]
+    lake = Lake.at(location)
+    existing = [n for n in wanted if lake.exists(n)]
     missing = [n for n in wanted if n not in existing] if tables is not None else []
     if not existing:
         return MaintainResult(location.root, missing=missing, dry_run=dry_run)
     oldest = oldest_pins(pins(location))  # read before `runs` itself is compacted
-    run = Run("maintain", dict(config or {}))
-    props = CommitProperties(custom_metadata=run.commit_metadata())
+    session = lake.session("maintain", dict(config or {}))
+    run = session.run
     done: list[TableUpkeep] = []
     for name in existing:
         t = _maintain_table(
-            location,
+            session,
             name,
             oldest.get(name),
-            props=props,
             target_size=target_size_mb * MIB,
             min_hours=min_retention_hours,
             dry_run=dry_run,
@@ -160,19 +154,10 @@ def maintain(
         if t.retention.hours is not None:
             run.counts[f"{name}.retention_hours"] = t.retention.hours
     if dry_run:
+        session.discard()
         return MaintainResult(location.root, done, missing, dry_run=True)
-    recorded = run.record(location)
+    recorded = session.record()
     return MaintainResult(location.root, done, missing, False, run.run_id, recorded.version)
-
-
-def _exists(location: LakeLocation, name: str) -> bool:
-    return DeltaTable.is_deltatable(
-        location.table_uri(name), storage_options=location.storage_options or None
-    )
-
-
-def _file_count(dt: DeltaTable) -> int:
-    return int(pa.table(dt.get_add_actions(flatten=False)).num_rows)
 
 
 def _last_checkpoint(location: LakeLocation, name: str) -> int | None:
@@ -186,47 +171,37 @@ def _last_checkpoint(location: LakeLocation, name: str) -> int | None:
 
 
 def _maintain_table(
-    location: LakeLocation,
+    session: LakeSession,
     name: str,
     pin: Pin | None,
     *,
-    props: CommitProperties,
     target_size: int,
     min_hours: int,
     dry_run: bool,
     now_ms: int | None,
 ) -> TableUpkeep:
-    dt = DeltaTable(location.table_uri(name), storage_options=location.storage_options or None)
-    version_before, files_before = dt.version(), _file_count(dt)
+    spec = spec_for(name)
+    version_before, files_before = session.latest_version(spec), session.file_count(spec)
     compacted = added = 0
     if not dry_run:
-        metrics = dt.optimize.compact(
-            target_size=target_size, commit_properties=props, post_commithook_properties=_NO_HOOKS
-        )
-        compacted, added = int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])
+        compacted, added = session.compact(spec, target_size=target_size)
         if compacted:
             log.info("table %s: compacted %d file(s) into %d", name, compacted, added)
     now = int(time.time() * 1000) if now_ms is None else now_ms  # after a long compaction
-    retention = retention_for(dt, name, pin, min_hours=min_hours, now_ms=now)
+    retention = retention_for(session, name, pin, min_hours=min_hours, now_ms=now)
     vacuumed: list[str] = []
     if retention.hours is not None:
-        vacuumed = dt.vacuum(
-            retention_hours=retention.hours,
-            dry_run=dry_run,
-            enforce_retention_duration=False,
-            commit_properties=props,
-            post_commithook_properties=_NO_HOOKS,
-        )
+        vacuumed = session.vacuum(spec, retention_hours=retention.hours, dry_run=dry_run)
     checkpoint = False
-    if not dry_run and _last_checkpoint(location, name) != dt.version():
-        dt.create_checkpoint()
+    if not dry_run and _last_checkpoint(session.location, name) != session.latest_version(spec):
+        session.checkpoint(spec)
         checkpoint = True
     return TableUpkeep(
         table=name,
         version_before=version_before,
-        version_after=dt.version(),
+        version_after=session.latest_version(spec),
         files_before=files_before,
-        files_after=_file_count(dt),
+        files_after=session.file_count(spec),
         files_compacted=compacted,
         files_added=added,
         vacuumed=sorted(vacuumed),

@@ -15,11 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-from deltalake import DeltaTable
-
-from smartray.tables.catalog import RUNS, SNAPSHOTS
-from smartray.tables.storage import LakeLocation
+from smartray.tables import RUNS, SNAPSHOTS, Lake, LakeLocation, LakeSession, spec_for
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +57,13 @@ class Retention:
 
 def _read(location: LakeLocation, name: str, wanted: list[str]) -> list[dict[str, Any]]:
     """Rows of table `name` (latest version), the `wanted` columns it has; [] if absent."""
-    uri = location.table_uri(name)
-    options = location.storage_options or None
-    if not DeltaTable.is_deltatable(uri, storage_options=options):
+    lake = Lake.at(location)
+    if not lake.exists(name):
         return []
-    dt = DeltaTable(uri, storage_options=options)
-    have = set(pa.schema(dt.schema().to_arrow()).names)
+    dataset = lake.dataset(name)
+    have = set(dataset.schema.names)
     columns = [c for c in wanted if c in have]  # `broken_by` came later: older lakes lack it
-    rows: list[dict[str, Any]] = dt.to_pyarrow_dataset().to_table(columns=columns).to_pylist()
+    rows: list[dict[str, Any]] = dataset.to_table(columns=columns).to_pylist()
     return rows
 
 
@@ -114,41 +109,27 @@ def oldest_pins(pinned: list[Pin]) -> dict[str, Pin]:
     return oldest
 
 
-def commit_time_ms(dt: DeltaTable, version: int) -> int | None:
-    """When `version` of `dt` was committed (ms since the epoch), from the Delta log.
-
-    Returns:
-        None if the log no longer (or not yet) holds that version's commit.
-    """
-    latest = dt.version()
-    if not 0 <= version <= latest:
-        return None
-    for entry in dt.history(limit=latest - version + 1):
-        if entry.get("version") == version and entry.get("timestamp") is not None:
-            return int(entry["timestamp"])
-    return None
-
-
 def retention_for(
-    dt: DeltaTable, table: str, pin: Pin | None, *, min_hours: int, now_ms: int
+    session: LakeSession, table: str, pin: Pin | None, *, min_hours: int, now_ms: int
 ) -> Retention:
     """The vacuum retention of one table: at least `min_hours`, and back to its oldest pin.
 
     Args:
-        dt: The table, at its latest version.
-        table: Its name (for the log).
+        session: The maintain run (reads the table's log).
+        table: The table's name.
         pin: Its oldest pinned version, if any.
         min_hours: The smallest retention, in hours.
         now_ms: The current time, ms since the epoch.
     """
     if pin is None:
         return Retention(min_hours, "minimum")
-    committed = commit_time_ms(dt, pin.version)
+    spec = spec_for(table)
+    committed = session.commit_time_ms(spec, pin.version)
     if committed is None:
         log.warning(
             "table %s: version %d, pinned by %s, is not in the Delta log (latest %d): "
             "keeping every file (vacuum skipped)",
-            table, pin.version, pin.by, dt.version(),
+            table, pin.version, pin.by, session.latest_version(spec),
         )  # fmt: skip
         why = f"keeps everything: version {pin.version} pinned by {pin.by} is not in the log"
         return Retention(None, why)

@@ -1,4 +1,4 @@
-"""Settings of video ingest (the library's; `jobs/ingest.py` parses them from flags)."""
+"""Settings of video ingest (`smartray/ingest/job.py` makes its flags from them)."""
 
 from __future__ import annotations
 

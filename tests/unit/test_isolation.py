@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -28,17 +29,35 @@ MALLOC_ENV = {
 }
 
 
-def test_operators_leave_ray_unimported():
+ROOT = Path(__file__).resolve().parents[2]
+# Every stage's pure operators, plus the Ray-free modules workers and the decoder child load.
+OPS = sorted(
+    ".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "smartray").rglob("ops.py")
+)
+RAY_FREE = [
+    *OPS,
+    "smartray.sources",
+    "smartray.tables",
+    "smartray.ingest.video",
+    "smartray.video.child",
+]
+
+
+def test_every_ops_module_is_found():
+    assert {"smartray.sanitize.ops", "smartray.ingest.ops", "smartray.augment.ops"} <= set(RAY_FREE)
+
+
+@pytest.mark.parametrize("module", RAY_FREE)
+def test_operators_leave_ray_unimported(module):
     out = run_py(
-        """
+        f"""
         import sys
-        import smartray.sanitize.ops, smartray.ingest.ops, smartray.sources, smartray.tables
-        import smartray.video.ops, smartray.video.child
+        import {module}
         print("ray" in sys.modules)
         """
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False", f"importing {module} imports ray"
 
 
 def test_opencv_pixel_limit_is_set_before_cv2_loads():
@@ -83,7 +102,7 @@ def test_pixel_bomb_is_refused_without_growing_past_512_mb():
 
 
 @pytest.mark.parametrize(
-    "module", ["smartray.video.ops", "smartray.video.child", "smartray.ingest", "jobs.ingest"]
+    "module", ["smartray.ingest.video", "smartray.video.child", "smartray.ingest", "jobs.ingest"]
 )
 def test_each_module_imports_on_its_own(module):
     """No import cycle: each module can be the first one a process loads."""

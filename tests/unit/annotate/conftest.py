@@ -3,7 +3,8 @@ import hashlib
 import pytest
 
 from jobs import ontology as ontology_job
-from smartray.tables import ASSETS, LakeLocation, commit_rows
+from smartray.tables import ASSETS, LakeLocation
+from smartray.tables.commit import commit_rows
 from smartray.testing import files, rows
 
 ROOT_ONTOLOGY = "schemas/ontologies/animals.yaml"

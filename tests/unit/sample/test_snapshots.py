@@ -10,7 +10,8 @@ from jobs import sample as sample_job
 from smartray import Lake
 from smartray.errors import ConfigError
 from smartray.sample.strategies import draw_balanced, draw_diverse, draw_stratified
-from smartray.tables import ASSETS, LakeLocation, commit_rows
+from smartray.tables import ASSETS, LakeLocation
+from smartray.tables.commit import commit_rows
 from smartray.testing import rows
 
 KINDS = ["cat"] * 20 + ["dog"] * 12 + ["fox"] * 8

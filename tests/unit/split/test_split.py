@@ -11,7 +11,8 @@ from jobs import split as split_job
 from smartray import Lake
 from smartray.errors import ConfigError
 from smartray.split.assign import assign_groups, by_hash, parse_ratios, unit_hash
-from smartray.tables import ASSETS, DUP_GROUPS, LakeLocation, commit_rows
+from smartray.tables import ASSETS, DUP_GROUPS, LakeLocation
+from smartray.tables.commit import commit_rows
 from smartray.testing import rows
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

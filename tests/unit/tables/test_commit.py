@@ -4,8 +4,9 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from smartray.errors import SchemaMismatchError, TableNotFoundError
-from smartray.tables import ASSETS, RUNS, Lake, LakeLocation, commit_parts, commit_rows, write_part
+from smartray.tables import ASSETS, RUNS, Lake, LakeLocation, write_part
 from smartray.tables import commit as commit_mod
+from smartray.tables.commit import commit_parts, commit_rows
 from smartray.testing import rows
 
 

@@ -9,7 +9,8 @@ import pytest
 from deltalake import DeltaTable
 
 from jobs.maintain import main
-from smartray.tables import ASSETS, RUNS, SNAPSHOTS, Lake, LakeLocation, commit_rows
+from smartray.tables import ASSETS, RUNS, SNAPSHOTS, Lake, LakeLocation
+from smartray.tables.commit import commit_rows
 from smartray.tables.runs import Run
 from smartray.testing import rows
 from smartray.upkeep import Retention, maintain, pins

@@ -1,5 +1,8 @@
 """Ray-free ingest of videos: one batch of listed video inputs in, result rows out.
 
+The video half of `ingest/ops.py` (same input and result rows); `smartray.video` only
+decodes and samples.
+
 For each video: read its bytes (under `VideoSettings.max_bytes`), hash them (`video_id`),
 decode and sample in a child process (`isolated.sample_isolated`), and sanitize each
 kept frame like an image (`sanitize_pixels`: metrics, hashes, blur, re-encode,

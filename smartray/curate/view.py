@@ -8,6 +8,9 @@ bytes), its near-duplicate group, and where it came from:
   child: its parent's);
 - `source_folder`: the name of that place's folder (`.../cats/x.jpg` -> `cats`), the
   usual home of a class or a patient id in folder-organized data sets.
+
+It lives with curate because it joins what curate and ingest wrote (`dup_groups`,
+`asset_sources`); split, sample and export read it. `tables/` knows no such join.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import pyarrow.compute as pc
 
 from smartray.errors import ConfigError
 from smartray.tables.catalog import ASSET_SOURCES, ASSETS, DUP_GROUPS
-from smartray.tables.commit import open_table
 from smartray.tables.lake import Lake
 
 DERIVED_COLUMNS = ("dup_group", "source_uri", "source_folder")
@@ -47,7 +49,7 @@ def asset_view(lake: Lake, assets_version: int | None = None) -> AssetView:
     """
     if not lake.exists(ASSETS.name):
         raise ConfigError(f"lake {lake.uri!r} has no assets yet: run `smartray ingest` first")
-    assets_dt = open_table(lake.location, ASSETS, assets_version, allow_missing_nullable=True)
+    assets_dt = lake.delta(ASSETS.name, assets_version)
     versions = {"assets": assets_dt.version()}
     stored = set(pa.schema(assets_dt.schema().to_arrow()).names)
     cols = [c for c in ASSETS.light_columns if c in stored]

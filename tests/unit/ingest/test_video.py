@@ -9,12 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from smartray.ingest.ops import KNOWN, NEW, REJECTED, entries_to_rows, known_id_index
+from smartray.ingest.video import frame_asset_id, ingest_video_batch, is_video
 from smartray.sanitize import SanitizeConfig, sha256_hex
 from smartray.sources import LocalReader, list_local
 from smartray.tables import LakeLocation
 from smartray.testing.videos import scene_frames
 from smartray.video.config import VideoSettings
-from smartray.video.ops import frame_asset_id, ingest_video_batch, is_video
 from smartray.video.sampling import SamplingConfig
 
 CFG = SanitizeConfig(blur=False)
