@@ -1,54 +1,10 @@
 """Augment a snapshot: `smartray augment --snapshot NAME --ops flip,rotate:15 --copies K`.
 
-Ops, chained in order (an optional strength after a colon): flip[:p], rotate[:degrees],
-crop[:min side share], jitter[:amount], blur[:sigma], noise[:std], cutout[:side share].
-Children are `assets` rows (`media_type = augmented`) with `parent_id`, the op list and
-the seed; the same seed gives the same bytes. They join the parent's duplicate group
-and split.
+The entry point that RayJobs run, `python -m jobs.augment`;
+the job itself is `smartray.augment.job`.
 """
 
-import gc
-
-from pydantic import Field
-
-from smartray.jobrun import JobSettings, run_job
-
-
-class AugmentJob(JobSettings):
-    """Augmented children of a snapshot's assets."""
-
-    snapshot: str = Field(min_length=1, description="snapshot whose assets are the parents")
-    ops: str = Field(description="op[:strength],... e.g. flip,rotate:15,jitter:0.2")
-    copies: int = Field(1, ge=1, le=1000, description="children per parent")
-    seed: int = Field(0, description="fixes every random choice (same seed, same bytes)")
-    parents_per_task: int = Field(32, ge=1, description="parents per Ray task")
-    lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
-    ray_address: str | None = Field(None, description="Ray cluster to join (default: local)")
-
-
-def run(cfg: AugmentJob) -> str:
-    """Makes the children and returns the summary line."""
-    from smartray.augment.pipeline import augment_snapshot
-
-    summary = augment_snapshot(
-        cfg.snapshot,
-        cfg.ops,
-        copies=cfg.copies,
-        seed=cfg.seed,
-        lake=cfg.lake,
-        parents_per_task=cfg.parents_per_task,
-        ray_address=cfg.ray_address,
-    )
-    line = summary.line()
-    print(line, flush=True)
-    return line
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`smartray augment` and `python -m jobs.augment`."""
-    run_job(AugmentJob, argv, "smartray augment", run)
-
+from smartray.augment.job import main
 
 if __name__ == "__main__":
     main()
-    gc.collect()  # deltalake can abort at exit after reading a table (upstream bug)

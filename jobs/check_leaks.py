@@ -1,46 +1,10 @@
 """List groups that straddle splits: `smartray check-leaks --split NAME` (or `--split-file`).
 
-A group is near-duplicates (`dup_groups`), the frames of one video, and optionally the
-values of `--group-by COLUMN`. Works on a stored split or on a file from elsewhere (CSV,
-Parquet or JSON lines with `split` and `asset_id` or `source_uri`). Writes nothing.
+The entry point that RayJobs run, `python -m jobs.check_leaks`;
+the job itself is `smartray.split.job_check_leaks`.
 """
 
-import gc
-
-from pydantic import Field
-
-from smartray.jobrun import EXIT_FAILED, JobSettings, run_job
-
-
-class CheckLeaksJob(JobSettings):
-    """Leak check of a split."""
-
-    split: str | None = Field(None, description="a split stored by `smartray split`")
-    split_file: str | None = Field(None, description="a split file: split + asset_id/source_uri")
-    group_by: str | None = Field(None, description="also treat this column's values as groups")
-    limit: int = Field(20, ge=0, description="leaking groups to list")
-    fail: bool = Field(False, description="exit 1 when any group leaks")
-    lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
-
-
-def run(cfg: CheckLeaksJob) -> int:
-    """Prints the leaking groups; returns how many there are."""
-    from smartray.split.pipeline import check_leaks
-
-    report = check_leaks(
-        lake=cfg.lake, split_name=cfg.split, split_file=cfg.split_file, group_by=cfg.group_by
-    )
-    print("\n".join(report.lines(cfg.limit)), flush=True)
-    if cfg.fail and report.leaks:
-        raise SystemExit(EXIT_FAILED)
-    return len(report.leaks)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`smartray check-leaks` and `python -m jobs.check_leaks`."""
-    run_job(CheckLeaksJob, argv, "smartray check-leaks", run)
-
+from smartray.split.job_check_leaks import main
 
 if __name__ == "__main__":
     main()
-    gc.collect()  # deltalake can abort at exit after reading a table (upstream bug)

@@ -1,41 +1,10 @@
 """Merge several annotators' labels: `smartray consensus [--min-agreement 0.7] [--iou 0.5]`.
 
-Majority vote for classes and tags, IoU clustering for boxes; each consensus object
-carries an agreement score. Assets at or above `--min-agreement` get their consensus
-approved; the rest are queued for review. Prints agreement per annotator and class,
-Fleiss' kappa and pairwise Cohen's kappa.
+The entry point that RayJobs run, `python -m jobs.consensus`;
+the job itself is `smartray.annotate.job_consensus`.
 """
 
-import gc
-
-from pydantic import Field
-
-from smartray.jobrun import JobSettings, run_job
-
-
-class ConsensusJob(JobSettings):
-    """Consensus labels and annotator agreement."""
-
-    min_agreement: float = Field(0.7, ge=0, le=1, description="approve at or above this")
-    iou: float = Field(0.5, ge=0, le=1, description="boxes overlapping this much are one")
-    lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
-
-
-def run(cfg: ConsensusJob) -> str:
-    """Runs consensus and prints the report."""
-    from smartray.annotate.consensus import consensus
-
-    report = consensus(lake=cfg.lake, min_agreement=cfg.min_agreement, iou_threshold=cfg.iou)
-    text = "\n".join(report.lines())
-    print(text, flush=True)
-    return text
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`smartray consensus` and `python -m jobs.consensus`."""
-    run_job(ConsensusJob, argv, "smartray consensus", run)
-
+from smartray.annotate.job_consensus import main
 
 if __name__ == "__main__":
     main()
-    gc.collect()  # deltalake can abort at exit after reading a table (upstream bug)

@@ -1,45 +1,10 @@
 """Erase assets for good: `smartray erase ID... [--ids-file PATH] [--lake URI]`.
 
-An ID is an asset id or a video id. Erased with it: a video's frames, every augmented
-descendant, and their rows in every table with an `asset_id` or `video_id` column. The
-files that held those rows are rewritten and the old ones deleted at once, whatever
-runs or snapshots pinned them; those runs and snapshots are marked `broken_by` this run.
+The entry point that RayJobs run, `python -m jobs.erase`;
+the job itself is `smartray.upkeep.job_erase`.
 """
 
-import gc
-
-from pydantic import Field
-from pydantic_settings import CliPositionalArg
-
-from smartray.jobrun import JobSettings, run_job
-
-
-class EraseJob(JobSettings):
-    """Erase assets or videos and everything derived from them."""
-
-    ids: CliPositionalArg[list[str]] = Field([], description="asset or video ids (sha256 hex)")
-    ids_file: str | None = Field(
-        None, description="also erase the ids in this file (one per line; local or s3://)"
-    )
-    lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
-
-
-def run(cfg: EraseJob) -> str:
-    """Erases and prints what went and what broke."""
-    from smartray.upkeep.erase import erase, read_ids_file
-
-    ids = list(cfg.ids) + (read_ids_file(cfg.ids_file) if cfg.ids_file else [])
-    result = erase(ids, lake=cfg.lake)
-    text = "\n".join(result.lines())
-    print(text, flush=True)
-    return text
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`smartray erase` and `python -m jobs.erase`."""
-    run_job(EraseJob, argv, "smartray erase", run)
-
+from smartray.upkeep.job_erase import main
 
 if __name__ == "__main__":
     main()
-    gc.collect()  # deltalake can abort at exit after reading a table (upstream bug)

@@ -1,35 +1,10 @@
-"""Run SQL over the lake's tables: `smartray query "SQL" [--lake URI]`."""
+"""Run SQL over the lake's tables: `smartray query "SQL" [--lake URI]`.
 
-import gc
+The entry point that RayJobs run, `python -m jobs.query`;
+the job itself is `smartray.query.job_query`.
+"""
 
-from pydantic import Field
-from pydantic_settings import CliPositionalArg
-
-from smartray.jobrun import JobSettings, run_job
-from smartray.tables.query import format_table, query
-
-
-class QueryJob(JobSettings):
-    """Query the lake with SQL (deltalake's DataFusion engine)."""
-
-    sql: CliPositionalArg[str] = Field(description="SQL; tables are named as in `smartray tables`")
-    lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
-    output: str = Field("table", pattern="^(table|csv|json)$", description="table, csv or json")
-    max_rows: int = Field(100, ge=1, description="rows printed in table format")
-
-
-def run(cfg: QueryJob) -> str:
-    """Prints the query's result and returns what was printed."""
-    text = format_table(query(cfg.sql, lake=cfg.lake), cfg.output, max_rows=cfg.max_rows)
-    print(text, flush=True)
-    return text
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`smartray query` and `python -m jobs.query`."""
-    run_job(QueryJob, argv, "smartray query", run)
-
+from smartray.query.job_query import main
 
 if __name__ == "__main__":
     main()
-    gc.collect()  # deltalake can abort at exit after reading a table (upstream bug)

@@ -1,4 +1,4 @@
-"""`smartray <job> [flags]`: runs `jobs.<job>.main` with the same flags.
+"""`smartray <job> [flags]`: runs the job's `main` (registered in `smartray.jobrun.JOBS`).
 
 The same job runs three ways with the same arguments: this CLI, `python -m jobs.<job>`
 (for `ray job submit`), and a KubeRay RayJob whose entrypoint is that module.
@@ -6,12 +6,10 @@ The same job runs three ways with the same arguments: this CLI, `python -m jobs.
 
 from __future__ import annotations
 
-import gc
 import importlib
-import pkgutil
 import sys
 
-import jobs
+from smartray.jobrun import JOBS
 
 USAGE = "usage: smartray <job> [flags]   (smartray <job> --help for a job's flags)"
 
@@ -21,11 +19,7 @@ COMMANDS = {"submit": "smartray.cluster.submit"}
 
 def job_names() -> list[str]:
     """The jobs there are, as CLI names (kebab-case)."""
-    return sorted(
-        m.name.replace("_", "-")
-        for m in pkgutil.iter_modules(jobs.__path__)
-        if not m.name.startswith("_")
-    )
+    return sorted(JOBS)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,16 +33,15 @@ def main(argv: list[str] | None = None) -> None:
     if name in COMMANDS:
         module = importlib.import_module(COMMANDS[name])
     elif name in names:
-        module = importlib.import_module(f"jobs.{name.replace('-', '_')}")
+        module = importlib.import_module(JOBS[name])
     else:
         print(f"smartray: unknown job {name!r}; jobs: {', '.join(names)}", file=sys.stderr)
         raise SystemExit(2)
     code = 0
     try:
-        module.main(rest)
+        module.main(rest)  # `run_job` prints, maps errors to exit codes and frees memory
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    gc.collect()  # deltalake can abort at exit after reading a table (upstream bug)
     raise SystemExit(code)
 
 

@@ -1,1 +1,24 @@
-"""Annotating and reviewing: ontology, label formats, the label ledger, review."""
+"""Annotating and reviewing: ontology, label formats, the label ledger, review.
+
+Imported eagerly: `consensus`, `export` and `review` are also the names of the modules
+that define them, and a name loaded on first use would lose to its module.
+"""
+
+from smartray.annotate.consensus import IOU, MIN_AGREEMENT, consensus
+from smartray.annotate.export import CHUNK, export
+from smartray.annotate.ledger import import_labels, register, registered
+from smartray.annotate.ontology import load_ontology
+from smartray.annotate.review import review
+
+__all__ = [
+    "CHUNK",
+    "IOU",
+    "MIN_AGREEMENT",
+    "consensus",
+    "export",
+    "import_labels",
+    "load_ontology",
+    "register",
+    "registered",
+    "review",
+]

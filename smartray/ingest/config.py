@@ -1,4 +1,4 @@
-"""Settings of an ingest run (the library's; `jobs/ingest.py` parses them from flags)."""
+"""Settings of an ingest run (`smartray/ingest/job.py` makes its flags from them)."""
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -55,10 +56,32 @@ def _plain_types(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(cols, names=table.column_names)
 
 
-def format_table(table: pa.Table, output: str = "table", *, max_rows: int = 100) -> str:
-    """Renders a result as an aligned text table, CSV or JSON lines.
+# Polars takes widths as 16-bit numbers; a cell is never cut below this.
+_MAX_WIDTH = 65_535
 
-    Binary values (image bytes) print as `<N bytes>`.
+
+def _polars_text(frame: pl.DataFrame, *, thousands: bool = False) -> str:
+    """`frame` as Polars prints it: every row and column, whole cells, no dtypes or shape."""
+    with pl.Config(
+        tbl_formatting="ASCII_MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=_MAX_WIDTH,
+        fmt_str_lengths=_MAX_WIDTH,
+        fmt_table_cell_list_len=-1,
+        tbl_cell_numeric_alignment="RIGHT",
+        thousands_separator="," if thousands else None,
+    ):
+        return str(frame)
+
+
+def format_table(table: pa.Table, output: str = "table", *, max_rows: int = 100) -> str:
+    """Renders a result as a text table (printed by Polars), CSV or JSON lines.
+
+    Binary values (image bytes) print as `<N bytes>`; the text table shows at most
+    `max_rows` rows and says how many there are.
     """
     shown = table
     for i, f in enumerate(table.schema):
@@ -72,16 +95,38 @@ def format_table(table: pa.Table, output: str = "table", *, max_rows: int = 100)
         return buf.getvalue().decode().rstrip("\n")
     if output == "json":
         return "\n".join(json.dumps(r, default=str) for r in shown.to_pylist())
-    rows = shown.slice(0, max_rows).to_pylist()
-    names = shown.column_names
-    cells = [[("" if r[n] is None else str(r[n])) for n in names] for r in rows]
-    widths = [max([len(n), *(len(c[i]) for c in cells)]) for i, n in enumerate(names)]
-    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    more = table.num_rows - len(rows)
-    lines.append(
-        f"({table.num_rows} row{'s' if table.num_rows != 1 else ''}"
-        + (f", {more} not shown)" if more else ")")
+    head = shown.slice(0, max_rows)
+    frame = pl.DataFrame(head.rename_columns(_distinct(head.column_names)))
+    more = table.num_rows - head.num_rows
+    footer = f"({table.num_rows} row{'s' if table.num_rows != 1 else ''}" + (
+        f", {more} not shown)" if more else ")"
     )
+    return _polars_text(frame) + "\n" + footer
+
+
+def format_lake(lake: Lake) -> str:
+    """Each table's version, rows and bytes (what `smartray tables` prints)."""
+    infos = lake.describe()
+    frame = pl.DataFrame(
+        {
+            "table": [i.name for i in infos],
+            "version": [i.version for i in infos],
+            "rows": [i.rows for i in infos],
+            "bytes": [i.bytes for i in infos],
+        },
+        schema={"table": pl.String, "version": pl.Int64, "rows": pl.Int64, "bytes": pl.Int64},
+    )
+    lines = [f"lake {lake.uri}", _polars_text(frame, thousands=True)]
+    if not infos:
+        lines.append("(no tables yet: run `smartray ingest` first)")
     return "\n".join(lines)
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """Column names made distinct (`x`, `x_2`): SQL may name two columns alike, Polars not."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from jobs.ingest import IngestJob
 from smartray import cli
+from smartray.ingest.job import IngestJob
 from smartray.jobrun import parse, run_job
 
 
@@ -107,3 +107,86 @@ def test_tables_json_and_query_on_an_empty_lake(tmp_path):
     )
     assert bad.returncode == 2
     assert "query failed" in bad.stderr
+
+
+def test_ingest_flags_default_to_the_library_configs():
+    from smartray.ingest import IngestConfig
+    from smartray.ingest.job import config
+
+    assert config(parse(IngestJob, ["src"], "t")) == IngestConfig(sources=("src",))
+
+
+def test_curate_flags_default_to_the_library_config():
+    from smartray.curate import CurateConfig
+    from smartray.curate.job import CurateJob, config
+
+    assert config(parse(CurateJob, [], "t")) == CurateConfig()
+
+
+@pytest.mark.parametrize(
+    "flag", ["--scene-threshold=2", "--min-gap-s=-1", "--max-frames-per-video=0", "--max-bytes=0"]
+)
+def test_a_flag_keeps_its_library_fields_bounds(flag, capsys):
+    with pytest.raises(SystemExit) as e:
+        parse(IngestJob, ["src", flag], "smartray ingest")
+    assert e.value.code == 2
+
+
+def test_field_from_refuses_a_constraint_it_cannot_copy():
+    from pydantic import BaseModel, Field
+
+    from smartray.jobrun import field_from
+
+    class Lib(BaseModel):
+        name: str = Field("x", pattern="^x$")
+
+    with pytest.raises(TypeError, match="cannot copy"):
+        field_from(Lib, "name", description="d")
+
+
+def test_run_job_prints_and_returns_the_text_or_the_lines_as_they_come(capsys):
+    assert run_job(IngestJob, ["src"], "t", lambda cfg: "one line") == "one line"
+    assert capsys.readouterr().out == "one line\n"
+
+    def lines(cfg):
+        yield "first"
+        print("between")
+        yield "second"
+
+    assert run_job(IngestJob, ["src"], "t", lines) == "first\nsecond"
+    assert capsys.readouterr().out == "first\nbetween\nsecond\n"
+
+
+def test_a_job_that_exits_after_its_report_keeps_its_code(capsys):
+    def report(cfg):
+        yield "2 groups leak"
+        raise SystemExit(1)
+
+    with pytest.raises(SystemExit) as e:
+        run_job(IngestJob, ["src"], "t", report)
+    assert e.value.code == 1
+    assert capsys.readouterr().out == "2 groups leak\n"
+
+
+def test_config_errors_exit_2_after_lines_already_printed(capsys):
+    from smartray.errors import ConfigError
+
+    def bad(cfg):
+        yield "started"
+        raise ConfigError("no such snapshot")
+
+    with pytest.raises(SystemExit) as e:
+        run_job(IngestJob, ["src"], "smartray x", bad)
+    assert e.value.code == 2
+    out = capsys.readouterr()
+    assert (out.out, out.err) == ("started\n", "smartray x: error: no such snapshot\n")
+
+
+def test_cli_and_the_registry_agree_and_an_unknown_job_name_is_a_config_error():
+    from smartray.errors import ConfigError
+    from smartray.jobrun import JOBS, job_settings
+
+    assert cli.job_names() == sorted(JOBS)
+    assert job_settings("check_leaks") is job_settings("check-leaks")
+    with pytest.raises(ConfigError, match="jobs: augment, check-leaks"):
+        job_settings("nope")

@@ -1,0 +1,50 @@
+"""Export images and labels: `smartray export --format coco|yolo|labelstudio|cvat --out DIR`.
+
+Choose the assets with `--snapshot NAME` or `--where EXPR`. Images are written as
+`images/<asset_id>.<ext>` under `--out` (a folder or `s3://` prefix), with the approved
+labels in the format's files; the export streams in chunks of `--chunk` assets.
+"""
+
+from pydantic import Field
+
+from smartray.annotate import CHUNK
+from smartray.jobrun import JobSettings, run_job
+
+
+class ExportJob(JobSettings):
+    """Images and labels for an annotation tool."""
+
+    format: str = Field(description="coco, yolo, labelstudio or cvat")
+    out: str = Field(description="output folder or s3://bucket/prefix")
+    snapshot: str | None = Field(None, description="export this snapshot's assets")
+    where: str | None = Field(None, description="or the assets matching this SQL filter")
+    ontology: str | None = Field(None, description="ontology name (default: the only one)")
+    image_url_prefix: str | None = Field(None, description="prefix of image URLs in tasks")
+    presign_expiry_s: int | None = Field(
+        None, gt=0, description="s3 out: reference images by presigned URLs valid this long"
+    )
+    chunk: int = Field(CHUNK, ge=1, description="assets held in memory at once")
+    lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
+
+
+def run(cfg: ExportJob) -> str:
+    """Writes the export and returns its summary line."""
+    from smartray.annotate import export
+
+    summary = export(
+        cfg.format,
+        cfg.out,
+        lake=cfg.lake,
+        snapshot=cfg.snapshot,
+        where=cfg.where,
+        ontology=cfg.ontology,
+        image_url_prefix=cfg.image_url_prefix,
+        presign_expiry_s=cfg.presign_expiry_s,
+        chunk=cfg.chunk,
+    )
+    return summary.line()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`smartray export` and `python -m jobs.export`."""
+    run_job(ExportJob, argv, "smartray export", run)
