@@ -108,7 +108,7 @@ class SlowReader(SourceReader):
 
 src, lake, mode = sys.argv[1:4]
 if mode == "crash-between-commits":
-    import smartray.ingest.pipeline as p
+    import smartray.tables.commit as p  # what every run session commits through
     real = p.commit_rows
     def commit_then_die(location, spec, rows, **kw):
         if spec.name == "asset_sources":
