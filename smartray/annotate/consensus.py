@@ -7,7 +7,8 @@ For every asset that 2+ human annotators labelled (annotation events still `subm
 - tags: a tag is kept when more than half the annotators gave it;
 - boxes: greedy IoU clustering per class (one box per annotator in a cluster); a cluster
   that more than half the annotators support becomes the mean box; its agreement is its
-  support times the members' mean IoU with it. (Polygons are not merged.)
+  support times the members' mean IoU with it. (Polygons, rotated boxes, crowd regions
+  and masks are not merged.)
 
 The asset's agreement is the lowest of its objects'. Consensus objects are appended to
 the ledger (annotator and source `consensus`, with their agreement); those of assets at or
@@ -105,6 +106,8 @@ def _objects(
     for r in rows:
         if r["kind"] == "box":
             a = Annotation.from_payload(asset, r["payload"])
+            if a.rotation or a.iscrowd or a.rle is not None:
+                continue  # a mean upright box would change it: not merged, like polygons
             boxes.append((r["annotator"], a.label, a.xyxy()))
     ious: dict[str, list[float]] = defaultdict(list)
     for cluster in cluster_boxes(boxes, iou_threshold):

@@ -5,15 +5,22 @@ over the asset view. Their rows stream out of the pinned files in one pass, `--c
 rows at a time: each image is written as `images/<asset_id>.<ext>` under the output
 folder or `s3://` prefix and handed to the format's writer with its approved labels
 (`labels`), so a 100,000-image export never holds more than one chunk of image bytes.
+
+An object the format cannot hold (a rotated box in COCO, a crowd region in YOLO, a
+polygon of several parts in CVAT...) is never written changed: it is left out, logged
+with the reason, and counted in the summary. `rotated` says what COCO and YOLO do with
+rotated boxes: `refuse` (the default), `polygon` (their four corners as a polygon), or,
+for YOLO, `obb` (Ultralytics' oriented-box layout: every box as its four corners).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-from collections import defaultdict
+import logging
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -27,7 +34,11 @@ from smartray.tables.catalog import ASSETS, LABELS
 from smartray.tables.filters import text
 from smartray.tables.lake import Lake
 
+log = logging.getLogger(__name__)
+
 EXPORT_FORMATS = ("coco", "yolo", "labelstudio", "cvat")
+ROTATED = ("refuse", "polygon", "obb")  # what COCO and YOLO make of a rotated box
+LOGGED = 5  # objects left out for one reason that are logged one by one
 CHUNK = 1000  # assets held in memory at once
 EXTENSIONS = {"jpeg": "jpg", "png": "png"}
 
@@ -39,14 +50,17 @@ class ExportSummary:
     out: str
     fmt: str
     images: int
-    objects: int
+    objects: int  # written
     files: list[str]
+    left_out: Counter[str] = field(default_factory=Counter)  # objects not written, by reason
 
     def line(self) -> str:
         """The job's summary line."""
+        why = ", ".join(f"{r} {n}" for r, n in sorted(self.left_out.items()))
+        out = f"; {sum(self.left_out.values())} left out ({why})" if self.left_out else ""
         return (
             f"export {self.fmt}: {self.images} image(s), {self.objects} label object(s) -> "
-            f"{self.out} ({', '.join(self.files)})"
+            f"{self.out} ({', '.join(self.files)})" + out
         )
 
 
@@ -96,27 +110,39 @@ def export(
     image_url_prefix: str | None = None,
     presign_expiry_s: int | None = None,
     chunk: int = CHUNK,
+    rotated: str = "refuse",
 ) -> ExportSummary:
     """Writes the selected assets' images and labels in format `fmt` under `out`.
+
+    Objects the format cannot hold are left out, logged and counted (see the module doc).
 
     With `presign_expiry_s` (an `s3://` output only), each image is referenced by a
     presigned GET URL valid that long, instead of `image_url_prefix` + its path.
 
     Raises:
         ConfigError: an unknown format, no or both selections, an unknown snapshot, a
-            filter that fails or matches nothing, no ontology, or presigning a local out.
+            filter that fails or matches nothing, no ontology, presigning a local out,
+            or a `rotated` choice the format has not.
     """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
+    if rotated not in ROTATED or (rotated == "obb" and fmt != "yolo"):
+        raise ConfigError(
+            f"--rotated {rotated!r}: choose refuse or polygon"
+            + (", or obb" if fmt == "yolo" else "")
+            + " (obb is YOLO's)"
+        )
     lk = Lake(lake)
     onto = ontology_for(lk, ontology, None)
     ids, version = select_assets(lk, snapshot, where)
     target = OutDir(out)
     presign = _presigner(target, presign_expiry_s) if presign_expiry_s else None
     module = importlib.import_module(f"smartray.annotate.formats.{fmt}")
-    writer: Writer = module.Writer(target, onto, image_url_prefix)
+    writer: Writer = module.Writer(target, onto, image_url_prefix, rotated=rotated)
     labels = current_labels(lk, ids)  # small: no image bytes
     images = objects = 0
+    left_out: Counter[str] = Counter()
+    logged: Counter[str] = Counter()
     # one pass over the pinned files, one row group at a time, `chunk` rows at a time:
     # only that much image data is in memory, and no file is read twice (Arrow's own
     # scanner reads ahead without bound when the consumer is slower than the disk)
@@ -128,11 +154,19 @@ def export(
             target.write(name, row["data"])
             url = presign(name) if presign else (image_url_prefix or "") + name
             anns = labels.get(aid, [])
-            writer.add(ImageMeta(aid, row["width"], row["height"], name, url), anns)
+            refused = writer.add(ImageMeta(aid, row["width"], row["height"], name, url), anns)
             images += 1
-            objects += len(anns)
+            objects += len(anns) - len(refused)
+            for r in refused:
+                left_out[r.reason] += 1
+                logged[r.detail] += 1
+                if logged[r.detail] <= LOGGED:  # the first few of each kind, then a count
+                    log.warning("export %s: %s on %s left out: %s", fmt, r.entry, aid, r.detail)
     files = writer.close()
-    return ExportSummary(target.uri, fmt, images, objects, files)
+    for detail, n in logged.items():
+        if n > LOGGED:
+            log.warning("export %s: %d object(s) left out in all: %s", fmt, n, detail)
+    return ExportSummary(target.uri, fmt, images, objects, files, left_out)
 
 
 def _presigner(out: OutDir, expiry_s: int) -> Callable[[str], str]:

@@ -2,7 +2,8 @@
 
 Choose the assets with `--snapshot NAME` or `--where EXPR`. Images are written as
 `images/<asset_id>.<ext>` under `--out` (a folder or `s3://` prefix), with the approved
-labels in the format's files; the export streams in chunks of `--chunk` assets.
+labels in the format's files; the export streams in chunks of `--chunk` assets. Objects
+the format cannot hold are left out, logged and counted in the summary line.
 """
 
 from pydantic import Field
@@ -24,6 +25,11 @@ class ExportJob(JobSettings):
         None, gt=0, description="s3 out: reference images by presigned URLs valid this long"
     )
     chunk: int = Field(CHUNK, ge=1, description="assets held in memory at once")
+    rotated: str = Field(
+        "refuse",
+        description="coco/yolo: rotated boxes are refused, or written as 4-point polygons "
+        "(polygon), or yolo: every box as an oriented box (obb)",
+    )
     lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
 
 
@@ -41,6 +47,7 @@ def run(cfg: ExportJob) -> str:
         image_url_prefix=cfg.image_url_prefix,
         presign_expiry_s=cfg.presign_expiry_s,
         chunk=cfg.chunk,
+        rotated=cfg.rotated,
     )
     return summary.line()
 

@@ -2,13 +2,16 @@
 
 Formats: coco, yolo, labelstudio, cvat, folders. Every object becomes a `label_events`
 row (importing a file twice adds nothing); every entry that fails validation a
-`quarantine` row with a reason, and the valid rest is imported. Exit 0 with a report
+`quarantine` row with a reason, and the valid rest is imported. Boxes and polygons past
+the image edge by at most `--edge-px` (or `--edge-fraction` of the side, the larger) are
+clipped to it and counted. Exit 0 with a report
 when the file parsed; 2 with nothing written when the file itself is unusable.
 """
 
 from pydantic import Field
 from pydantic_settings import CliPositionalArg
 
+from smartray.annotate import EDGE_FRACTION, EDGE_PX
 from smartray.jobrun import JobSettings, run_job
 
 
@@ -23,6 +26,12 @@ class ImportLabelsJob(JobSettings):
     ontology: str | None = Field(None, description="ontology name (default: the only one)")
     ontology_version: int | None = Field(None, description="version (default: latest)")
     source: str = Field("human", description="human or model")
+    edge_px: float = Field(
+        EDGE_PX, ge=0, description="clip boxes past the image edge by up to this many px"
+    )
+    edge_fraction: float = Field(
+        EDGE_FRACTION, ge=0, le=1, description="... or by up to this fraction of the side"
+    )
     lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
 
 
@@ -40,6 +49,8 @@ def run(cfg: ImportLabelsJob) -> str:
         image_root=cfg.image_root,
         allowed_hosts=tuple(cfg.allow_host),
         source=cfg.source,
+        edge_px=cfg.edge_px,
+        edge_fraction=cfg.edge_fraction,
     )
     return summary.line()
 

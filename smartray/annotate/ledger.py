@@ -2,8 +2,10 @@
 
 `label_events` is append-only. An import adds one `annotation` event per object; its key
 hashes (asset id, annotator, payload, ontology@version), so the same file imported twice
-adds nothing. Every entry that cannot be imported becomes a `quarantine` row (stage
-`label_import`, the file, where in it, a reason) and the valid rest is imported.
+adds nothing, and an object the file holds twice is imported once and reported as a
+duplicate. Every entry that cannot be imported becomes a `quarantine` row (stage
+`label_import`, the file, where in it, a reason) and the valid rest is imported. A box or
+polygon a little past the image edge is clipped to it and counted (`model.check`).
 """
 
 from __future__ import annotations
@@ -20,11 +22,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from smartray.annotate.model import Annotation, Parsed, Refusal, check, event_id
+from smartray.annotate.model import (
+    EDGE_FRACTION,
+    EDGE_PX,
+    Annotation,
+    Parsed,
+    Refusal,
+    check,
+    event_id,
+)
 from smartray.annotate.ontology import Ontology, parse_ontology
 from smartray.annotate.resolve import Resolver
 from smartray.errors import ConfigError
-from smartray.tables.catalog import ASSETS, LABEL_EVENTS, ONTOLOGIES, QUARANTINE
+from smartray.tables.catalog import ASSET_SOURCES, ASSETS, LABEL_EVENTS, ONTOLOGIES, QUARANTINE
 from smartray.tables.lake import Lake
 
 FORMATS = ("coco", "yolo", "labelstudio", "cvat", "folders")
@@ -111,6 +121,20 @@ def asset_sizes(lake: Lake) -> dict[str, tuple[int, int]]:
     }
 
 
+def source_names(lake: Lake) -> dict[str, list[tuple[str, str]]]:
+    """{file name: [(asset id, source URI), ...]} of every source in `asset_sources`."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    if not lake.exists(ASSET_SOURCES.name):
+        return out
+    t = lake.table(ASSET_SOURCES.name, columns=["asset_id", "source_uri"])
+    seen = set()
+    for a, uri in zip(t["asset_id"].to_pylist(), t["source_uri"].to_pylist(), strict=True):
+        if (a, uri) not in seen:
+            seen.add((a, uri))
+            out.setdefault(uri.rstrip("/").rsplit("/", 1)[-1], []).append((a, uri))
+    return out
+
+
 def reader(fmt: str) -> Any:
     """The `read` function of format `fmt`."""
     if fmt not in FORMATS:
@@ -128,15 +152,27 @@ class ImportSummary:
     imported: int
     already: int
     assets: int
-    refused: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)  # objects, by reason
+    duplicates: int = 0  # objects the file holds more than once
+    clipped: int = 0  # objects clipped to their image's edge
+    unmatched: int = 0  # images or tasks not matched to an asset (their objects: refused)
 
     def line(self) -> str:
-        """The job's summary line."""
+        """The job's summary line (every count is of objects, unless it says images)."""
         why = ", ".join(f"{r} {n}" for r, n in sorted(self.refused.items()))
+        extra = "".join(
+            f", {n} {what}"
+            for n, what in (
+                (self.duplicates, "duplicate(s) in the file"),
+                (self.clipped, "clipped to the image edge"),
+            )
+            if n
+        )
+        images = f"; {self.unmatched} image(s)/task(s) not matched" if self.unmatched else ""
         return (
             f"import-labels {self.run_id}: {self.path} ({self.fmt}): {self.imported} object(s) "
-            f"on {self.assets} asset(s) imported, {self.already} already in the ledger; "
-            f"{sum(self.refused.values())} refused" + (f" ({why})" if why else "")
+            f"on {self.assets} asset(s) imported, {self.already} already in the ledger{extra}; "
+            f"{sum(self.refused.values())} refused" + (f" ({why})" if why else "") + images
         )
 
 
@@ -151,8 +187,13 @@ def import_labels(
     image_root: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
     source: str = "human",
+    edge_px: float = EDGE_PX,
+    edge_fraction: float = EDGE_FRACTION,
 ) -> ImportSummary:
     """Validates a label file and appends its objects to `label_events`.
+
+    A box or polygon past its image's edge by at most the larger of `edge_px` and
+    `edge_fraction` of the side is clipped to the image; further out it is refused.
 
     Raises:
         ConfigError: the file is unusable (not JSON, not the format), or the settings are
@@ -167,17 +208,30 @@ def import_labels(
     onto = ontology_for(lk, ontology, ontology_version)
     sizes = asset_sizes(lk)
     resolver = Resolver(
-        sizes, image_root=image_root, allowed_hosts=allowed_hosts, read_s3=_s3_reader()
+        sizes,
+        image_root=image_root,
+        allowed_hosts=allowed_hosts,
+        read_s3=_s3_reader(),
+        sources=lambda: source_names(lk),
     )
     parsed: Parsed = read(path, resolver)
     good: list[tuple[Annotation, str]] = []
     refusals = list(parsed.refusals)
+    clipped = 0
     for ann, entry in zip(parsed.annotations, parsed.entries, strict=True):
-        problem = check(ann, onto, sizes.get(ann.asset_id), entry)
-        if problem is None:
-            good.append((ann, entry))
+        found = check(
+            ann,
+            onto,
+            sizes.get(ann.asset_id),
+            entry,
+            edge_px=edge_px,
+            edge_fraction=edge_fraction,
+        )
+        if isinstance(found, Refusal):
+            refusals.append(found)
         else:
-            refusals.append(problem)
+            clipped += found != ann
+            good.append((found, entry))
     file_uri = path if "://" in path else os.path.abspath(path)
     session = lk.session(
         "import-labels",
@@ -192,12 +246,17 @@ def import_labels(
     )
     now = dt.datetime.now(dt.UTC)
     rows = []
+    seen: set[str] = set()
     for ann, _ in good:
         payload = ann.payload_json()
+        eid = event_id(ann.asset_id, annotator, payload, onto.name, onto.version)
+        if eid in seen:  # the same object twice in the file: one event
+            continue
+        seen.add(eid)
         cls = onto.class_by_name(ann.label)
         rows.append(
             {
-                "event_id": event_id(ann.asset_id, annotator, payload, onto.name, onto.version),
+                "event_id": eid,
                 "asset_id": ann.asset_id,
                 "event": "annotation",
                 "kind": ann.kind,
@@ -221,9 +280,17 @@ def import_labels(
         session.commit(
             QUARANTINE, [_quarantine_row(file_uri, r, session.run_id, now) for r in refusals]
         )
-    refused = Counter(r.reason for r in refusals)
+    refused = Counter(r.reason for r in refusals if r.is_object)
+    unmatched = sum(not r.is_object for r in refusals)
+    duplicates = len(good) - len(rows)
     session.counts.update(
-        {"imported": result.rows_written, "already": result.rows_skipped, "refused": len(refusals)}
+        {
+            "imported": result.rows_written,
+            "already": result.rows_skipped,
+            "duplicates": duplicates,
+            "clipped": clipped,
+            "refused": sum(refused.values()),
+        }
     )
     session.record()
     return ImportSummary(
@@ -234,6 +301,9 @@ def import_labels(
         result.rows_skipped,
         len({a.asset_id for a, _ in good}),
         refused,
+        duplicates,
+        clipped,
+        unmatched,
     )
 
 

@@ -8,9 +8,15 @@ A reference is a `file_name`, a path or a URL from a label file. It is matched:
    absolute paths, no `..` out of the root, no symlink leaving it), an `s3://` object,
    or an `http(s)://` URL on a host the user allowed.
 
-Any other scheme (`file:`, `ftp:`...), a host not allowed (`http://169.254.169.254/`),
-or a Label Studio upload path without a task asset id is refused. Even a reference that
-comes with an asset id must have an allowed form.
+Label Studio's own paths are matched without an asset id too: an upload
+(`/data/upload/<project>/<8 hex>-<name>`) by its original file name, `<name>`, when
+exactly one asset was ingested from a file of that name (`asset_sources`); a local-files
+path (`/data/local-files/?d=<path>`) by hashing `<path>` under `--image-root` (Label
+Studio's document root), or by its file name when no root is given. A name that several
+assets have is refused (`ambiguous_image`), listing them.
+
+Any other scheme (`file:`, `ftp:`...) or a host not allowed (`http://169.254.169.254/`)
+is refused. Even a reference that comes with an asset id must have an allowed form.
 """
 
 from __future__ import annotations
@@ -24,11 +30,20 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from smartray.annotate.model import PATH_ESCAPE, UNKNOWN_ASSET, URL_NOT_ALLOWED, Refusal
+from smartray.annotate.model import (
+    AMBIGUOUS_IMAGE,
+    PATH_ESCAPE,
+    UNKNOWN_ASSET,
+    URL_NOT_ALLOWED,
+    Refusal,
+)
 
 _ID = re.compile(r"^[0-9a-f]{64}$")
 # Label Studio serves uploaded and local-storage files under these paths
-LABEL_STUDIO_PATHS = ("/data/upload/", "/data/local-files/")
+UPLOAD, LOCAL_FILES = "/data/upload/", "/data/local-files/"
+LABEL_STUDIO_PATHS = (UPLOAD, LOCAL_FILES)
+# Label Studio stores an upload as <8 hex digits>-<original name>
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 MAX_FETCH_BYTES = 256 * 2**20
 
 
@@ -46,13 +61,18 @@ class Resolver:
         image_root: Folder that relative `file_name`s are read under (None: refused).
         allowed_hosts: Hosts whose http(s) URLs may be fetched.
         read_s3: Reads an `s3://` object's bytes (None: s3 references are refused).
+        sources: Loads {file name: [(asset id, source URI), ...]} of the lake's
+            `asset_sources` (called once, on the first Label Studio path; None: no
+            match by name).
     """
 
     sizes: dict[str, tuple[int, int]]
     image_root: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     read_s3: Callable[[str], bytes] | None = None
+    sources: Callable[[], dict[str, list[tuple[str, str]]]] | None = None
     _cache: dict[str, str | Refusal] = field(default_factory=dict)
+    _names: dict[str, list[tuple[str, str]]] | None = None
 
     def resolve(self, ref: str | None, entry: str, *, asset_id: str | None = None) -> str | Refusal:
         """The asset id that `ref` (and/or `asset_id`) names, or why it cannot be used."""
@@ -66,7 +86,10 @@ class Resolver:
         if is_asset_id(stem) and stem in self.sizes:
             return stem
         if ref not in self._cache:
-            self._cache[ref] = self._by_hash(ref, entry)
+            if ref.startswith(LABEL_STUDIO_PATHS):
+                self._cache[ref] = self._label_studio(ref, entry)
+            else:
+                self._cache[ref] = self._by_hash(ref, entry)
         found = self._cache[ref]
         return found if isinstance(found, str) else Refusal(entry, found.reason, found.detail)
 
@@ -96,21 +119,66 @@ class Resolver:
                 f"{ref!r}: scheme {scheme!r} is not allowed (relative paths, s3://, "
                 "http(s):// to allowed hosts)",
             )
-        if ref.startswith(LABEL_STUDIO_PATHS):
-            if has_id:
-                return None
-            return Refusal(
-                entry,
-                URL_NOT_ALLOWED,
-                f"{ref!r}: a Label Studio upload path maps to an asset only through "
-                "the task's data.asset_id",
-            )
+        if ref.startswith(UPLOAD):
+            return None
+        if ref.startswith(LOCAL_FILES):
+            path = local_files_path(ref)
+            if not path:
+                return Refusal(entry, UNKNOWN_ASSET, f"{ref!r}: no ?d=<path> in it")
+            return self.check_form(path, entry, has_id=has_id)
         if ref.startswith(("/", "\\")) or os.path.isabs(ref):
             return Refusal(entry, PATH_ESCAPE, f"{ref!r}: absolute paths are not read")
         norm = posixpath.normpath(ref.replace("\\", "/"))
         if norm == ".." or norm.startswith("../"):
             return Refusal(entry, PATH_ESCAPE, f"{ref!r}: leaves the image root")
         return None
+
+    def exists(self, ref: str) -> bool:
+        """Whether `ref` names a file under the image root (that may be read)."""
+        if self.image_root is None or self.check_form(ref, "", has_id=False) is not None:
+            return False
+        path = self._inside_root(ref, "")
+        return isinstance(path, str) and os.path.isfile(path)
+
+    def _label_studio(self, ref: str, entry: str) -> str | Refusal:
+        local = ref.startswith(LOCAL_FILES)
+        path = local_files_path(ref) if local else urllib.parse.urlparse(ref).path
+        name = posixpath.basename(path)
+        original = name if local else _UPLOAD_PREFIX.sub("", name)
+        stem = posixpath.splitext(original)[0]
+        if is_asset_id(stem) and stem in self.sizes:  # a smartray export, uploaded
+            return stem
+        if local and self.image_root is not None:
+            return self._by_hash(path, entry)
+        return self._by_name(original, ref, entry, also=None if local else name)
+
+    def _by_name(self, name: str, ref: str, entry: str, also: str | None = None) -> str | Refusal:
+        if self._names is None:
+            self._names = self.sources() if self.sources is not None else {}
+        for candidate in (name, also):
+            found = [(a, uri) for a, uri in self._names.get(candidate or "", []) if a in self.sizes]
+            ids = sorted({a for a, _ in found})
+            if len(ids) == 1:
+                return ids[0]
+            if len(ids) > 1:
+                listed = "; ".join(f"{a} ({uri})" for a, uri in sorted(found)[:10])
+                return Refusal(
+                    entry,
+                    AMBIGUOUS_IMAGE,
+                    f"{ref!r}: {len(ids)} assets were ingested from a file named "
+                    f"{candidate!r}: {listed}",
+                )
+        how = (
+            "--image-root (Label Studio's document root), or "
+            if ref.startswith(LOCAL_FILES)
+            else ""
+        )
+        return Refusal(
+            entry,
+            UNKNOWN_ASSET,
+            f"{ref!r}: no asset was ingested from a file named {name!r} "
+            f"(give {how}tasks with data.asset_id)",
+        )
 
     def _known(self, asset_id: str, entry: str, what: str) -> str | Refusal:
         if asset_id in self.sizes:
@@ -147,6 +215,12 @@ class Resolver:
                 entry, PATH_ESCAPE, f"{ref!r}: resolves outside the image root (a symlink or ..)"
             )
         return path
+
+
+def local_files_path(ref: str) -> str:
+    """The `d` path of a Label Studio local-files URL (`/data/local-files/?d=a/b.jpg`)."""
+    values = urllib.parse.parse_qs(urllib.parse.urlparse(ref).query).get("d") or [""]
+    return values[0]
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

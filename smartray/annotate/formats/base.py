@@ -6,8 +6,10 @@ A format module has:
   file (or folder) with their asset ids resolved, and a `Refusal` for every entry that
   cannot be imported. It raises `LabelFileError` when the file itself is unusable (not
   JSON, not this format): nothing is imported then.
-- `Writer(out, ontology, image_url_prefix)`: `add(image, annotations)` once per image, in
-  chunks as the export streams, then `close()`; memory stays bounded by one chunk.
+- `Writer(out, ontology, image_url_prefix, rotated=)`: `add(image, annotations)` once per
+  image, in chunks as the export streams, then `close()`; memory stays bounded by one
+  chunk. `add` returns a `Refusal` for each object the format cannot hold as it is: an
+  object is written unchanged or left out with a reason, never changed to fit.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import IO, Protocol
 
 import pyarrow.fs as pafs
 
-from smartray.annotate.model import Annotation, Parsed
+from smartray.annotate.model import NOT_IN_FORMAT, Annotation, Parsed, Refusal
 from smartray.annotate.resolve import Resolver
 from smartray.errors import ConfigError
 
@@ -84,11 +86,16 @@ class OutDir:
             f.write(data)
 
 
+def left_out(ann: Annotation, fmt: str, why: str) -> Refusal:
+    """An object an export cannot write: `why` says what format `fmt` lacks."""
+    return Refusal(ann.describe(), NOT_IN_FORMAT, f"{fmt}: {why}")
+
+
 class Writer(Protocol):
     """A streaming label writer."""
 
-    def add(self, image: ImageMeta, annotations: list[Annotation]) -> None:
-        """Adds one image and its objects."""
+    def add(self, image: ImageMeta, annotations: list[Annotation]) -> list[Refusal]:
+        """Adds one image and its objects; returns those left out, and why."""
 
     def close(self) -> list[str]:
         """Finishes the files; returns their paths relative to the export root."""

@@ -1,10 +1,16 @@
 """CVAT for images 1.1 XML: boxes, polygons and tags.
 
 Export: one `annotations.xml`, streamed: `<meta>` declares the ontology's labels and
-their attributes, then one `<image name="images/<asset_id>.<ext>">` per image holding
-`<box>`, `<polygon>` and `<tag>` elements, attributes as `<attribute name=..>` children.
+their attributes, then one `<image name="<asset_id>.<ext>">` per image (the name under
+`images/`, as CVAT and Datumaro look it up) holding `<box>` (a rotated one with
+`rotation`, degrees clockwise about its centre), `<polygon>` and `<tag>` elements,
+attributes as `<attribute name=..>` children. A polygon of several parts, a crowd region
+and a mask have no CVAT element here and are left out with a reason.
 Import: images matched by a name whose stem is an asset id, else by the bytes of the
-named file under the image root; labels matched to classes by name.
+named file under the image root, which defaults to the XML file's folder. The name is
+looked up as given, under `images/`, and, for a project export (an image with a
+`subset`), under `<subset>/` and `images/<subset>/`, so `--image-root` is the export's
+root. Labels matched to classes by name.
 
 CVAT has one image-level element, `<tag>`, for both smartray kinds: a tag carries the
 attribute `smartray_kind` (`class` for the one class of an image, `tag` for a multi-label
@@ -26,12 +32,14 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from typing import IO, Any
 
 import defusedxml.ElementTree as safe_et  # type: ignore[import-untyped]
 from defusedxml import DefusedXmlException
 
-from smartray.annotate.formats.base import ImageMeta, LabelFileError, OutDir
+from smartray.annotate.formats.base import ImageMeta, LabelFileError, OutDir, left_out
+from smartray.annotate.formats.folders import under_root
 from smartray.annotate.model import BAD_ENTRY, Annotation, Parsed, Refusal
 from smartray.annotate.ontology import Ontology
 from smartray.annotate.resolve import Resolver
@@ -89,7 +97,14 @@ def _meta(ontology: Ontology) -> ET.Element:
 class Writer:
     """Streams a CVAT file."""
 
-    def __init__(self, out: OutDir, ontology: Ontology, image_url_prefix: str | None = None):
+    def __init__(
+        self,
+        out: OutDir,
+        ontology: Ontology,
+        image_url_prefix: str | None = None,
+        *,
+        rotated: str = "refuse",
+    ):
         self.ontology = ontology
         self._f: IO[bytes] = out.open(FILE)  # closed in close()
         meta = _meta(ontology)
@@ -98,17 +113,22 @@ class Writer:
         self._f.write(b"  <version>1.1</version>\n  " + ET.tostring(meta) + b"\n")
         self._n = 0
 
-    def add(self, image: ImageMeta, annotations: list[Annotation]) -> None:
-        """Adds one image and its objects."""
+    def add(self, image: ImageMeta, annotations: list[Annotation]) -> list[Refusal]:
+        """Adds one image and its objects; returns those left out."""
         el = ET.Element(
             "image",
             id=str(self._n),
-            name=image.file_name,
+            name=image.file_name.removeprefix("images/"),
             width=str(image.width),
             height=str(image.height),
         )
         self._n += 1
+        refused = []
         for ann in annotations:
+            if ann.iscrowd or ann.rle is not None or ann.parts:
+                why = "a CVAT shape is one polygon or box, with no crowd flag or RLE here"
+                refused.append(left_out(ann, "cvat", why))
+                continue
             attrs = dict(ann.attributes)
             source = "manual" if ann.score is None else "auto"
             if ann.kind in ("class", "tag"):
@@ -124,8 +144,14 @@ class Writer:
                 x1, y1, x2, y2 = ann.xyxy()
                 shape = ET.SubElement(el, "box", label=ann.label, source=source)
                 shape.set("occluded", "1" if attrs.get("occluded") is True else "0")
+                if ann.rotation:  # the box before rotation, and the angle
+                    assert ann.bbox is not None
+                    bx, by, bw, bh = ann.bbox
+                    x1, y1, x2, y2 = bx, by, bx + bw, by + bh
                 for k, v in (("xtl", x1), ("ytl", y1), ("xbr", x2), ("ybr", y2)):
                     shape.set(k, _num(v))
+                if ann.rotation:
+                    shape.set("rotation", _num(ann.rotation))
                 shape.set("z_order", "0")
             if ann.score is not None:
                 attrs[SCORE_ATTR] = ann.score
@@ -133,6 +159,7 @@ class Writer:
                 ET.SubElement(shape, "attribute", name=name).text = _text(value)
         ET.indent(el, "  ", level=1)
         self._f.write(b"  " + ET.tostring(el) + b"\n")
+        return refused
 
     def close(self) -> list[str]:
         """Ends `annotations.xml`."""
@@ -145,6 +172,7 @@ def read(path: str, resolver: Resolver) -> Parsed:
     """Reads a CVAT for images file; entries that cannot be imported become refusals."""
     if not os.path.isfile(path):
         raise LabelFileError(f"{path!r}: no such file")
+    resolver = under_root(resolver, os.path.dirname(os.path.abspath(path)))
     parsed = Parsed()
     types: dict[tuple[str, str], str] = {}  # (label, attribute) -> input_type
     root: ET.Element | None = None
@@ -199,9 +227,9 @@ def _image(
     shapes = list(el)
     if not shapes:
         return
-    image = resolver.resolve(el.get("name"), entry)
+    image = resolver.resolve(_image_ref(el, resolver), entry)
     if isinstance(image, Refusal):
-        parsed.refusals.append(image)
+        parsed.refusals.append(replace(image, is_object=False))
     for j, shape in enumerate(shapes):
         where = f"{entry} {shape.tag}[{j}]"
         if isinstance(image, Refusal):
@@ -214,6 +242,22 @@ def _image(
             continue
         parsed.annotations.append(ann)
         parsed.entries.append(where)
+
+
+def _image_ref(el: ET.Element, resolver: Resolver) -> str:
+    """The image an `<image name=.. subset=..>` names.
+
+    The first candidate path that exists under the image root: as given, under
+    `images/`, under the subset, under `images/<subset>/`.
+    """
+    name = el.get("name") or ""
+    if resolver.check_form(name, "", has_id=False) is not None:
+        return name  # refused as it is (an absolute path, one leaving the root...)
+    subset = el.get("subset")
+    candidates = [name, f"images/{name}"]
+    if subset:
+        candidates += [f"{subset}/{name}", f"images/{subset}/{name}"]
+    return next((c for c in candidates if resolver.exists(c)), name)
 
 
 def _value(text: str, input_type: str | None) -> Any:
@@ -264,11 +308,12 @@ def _annotation(asset_id: str, shape: ET.Element, types: dict[tuple[str, str], s
         return Annotation.make(
             asset_id, "polygon", label, points=pts, attributes=attrs, score=score
         )
-    if float(shape.get("rotation") or 0) % 360:
-        raise ValueError(f"a box rotated by {shape.get('rotation')} degrees is not read")
     corners = [shape.get(k) for k in ("xtl", "ytl", "xbr", "ybr")]
     if None in corners:
         raise ValueError("a box needs xtl, ytl, xbr and ybr")
     x1, y1, x2, y2 = (float(v) for v in corners)  # type: ignore[arg-type]
     box = (x1, y1, x2 - x1, y2 - y1)
-    return Annotation.make(asset_id, "box", label, bbox=box, attributes=attrs, score=score)
+    rotation = float(shape.get("rotation") or 0)  # degrees clockwise about the centre
+    return Annotation.make(
+        asset_id, "box", label, bbox=box, attributes=attrs, score=score, rotation=rotation
+    )

@@ -7,20 +7,29 @@ start from them) and `labeling_config.xml` for the project:
 name="box"`, `PolygonLabels name="polygon"`, for the kinds the ontology makes.
 
 Import reads Label Studio's JSON export: each task's non-cancelled `annotations`; a
-result becomes an object (percent coordinates to pixels). The image is the task's
-`data.asset_id`, or else `data.image` resolved like any reference; either way
-`data.image` must have an allowed form (an upload path, a relative path, `s3://`, an
-allowed host), so a task pointing at `http://169.254.169.254/` is refused.
+result becomes an object (percent coordinates to pixels). A rectangle's `rotation`
+(degrees clockwise about its top-left corner, Label Studio's convention) makes a rotated
+box, and export writes it back the same way. The image is the task's `data.asset_id`,
+or else `data.image` resolved like any reference (uploads by their original file name,
+local files under `--image-root`: `resolve.py`); either way `data.image` must have an
+allowed form (an upload path, a relative path, `s3://`, an allowed host), so a task
+pointing at `http://169.254.169.254/` is refused. A task that cannot be matched is
+quarantined, and each of its results is refused as an object.
+
+Export leaves out, with a reason, what a Label Studio result cannot hold: a polygon of
+several parts, a crowd region, a mask.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from smartray.annotate.formats.base import ImageMeta, LabelFileError, OutDir
+from smartray.annotate.formats.base import ImageMeta, LabelFileError, OutDir, left_out
 from smartray.annotate.formats.coco import load_json
+from smartray.annotate.geometry import from_corner_rotation, to_corner_rotation
 from smartray.annotate.model import BAD_ENTRY, Annotation, Parsed, Refusal
 from smartray.annotate.ontology import Ontology
 from smartray.annotate.resolve import Resolver
@@ -57,13 +66,13 @@ def results(ann: Annotation, width: int, height: int) -> dict[str, Any]:
         return {**base, "from_name": name, "type": "choices", "value": {"choices": [ann.label]}}
     if ann.kind == "box":
         assert ann.bbox is not None
-        x, y, w, h = ann.bbox
-        value = {
+        x, y, w, h = to_corner_rotation(ann.bbox, ann.rotation) if ann.rotation else ann.bbox
+        value: dict[str, Any] = {
             "x": 100 * x / width,
             "y": 100 * y / height,
             "width": 100 * w / width,
             "height": 100 * h / height,
-            "rotation": 0,
+            "rotation": ann.rotation or 0,
             "rectanglelabels": [ann.label],
         }
         return {**base, "from_name": "box", "type": "rectanglelabels", "value": value}
@@ -76,29 +85,55 @@ def results(ann: Annotation, width: int, height: int) -> dict[str, Any]:
 class Writer:
     """Streams Label Studio tasks."""
 
-    def __init__(self, out: OutDir, ontology: Ontology, image_url_prefix: str | None = None):
+    def __init__(
+        self,
+        out: OutDir,
+        ontology: Ontology,
+        image_url_prefix: str | None = None,
+        *,
+        rotated: str = "refuse",
+    ):
         self.out = out
         self.out.write(CONFIG, labeling_config(ontology).encode())
         self._f = out.open(TASKS)
         self._f.write(b"[")
         self._n = 0
 
-    def add(self, image: ImageMeta, annotations: list[Annotation]) -> None:
-        """Adds one task."""
+    def add(self, image: ImageMeta, annotations: list[Annotation]) -> list[Refusal]:
+        """Adds one task; returns the objects left out."""
         task: dict[str, Any] = {"data": {"image": image.url, "asset_id": image.asset_id}}
-        if annotations:
+        refused, kept = [], []
+        for a in annotations:
+            why = _cannot_hold(a)
+            if why:
+                refused.append(left_out(a, "labelstudio", why))
+            else:
+                kept.append(a)
+        if kept:
             task["predictions"] = [{
                 "model_version": MODEL_VERSION,
-                "result": [results(a, image.width, image.height) for a in annotations],
+                "result": [results(a, image.width, image.height) for a in kept],
             }]  # fmt: skip
         self._f.write((b"," if self._n else b"") + json.dumps(task).encode())
         self._n += 1
+        return refused
 
     def close(self) -> list[str]:
         """Finishes `tasks.json`."""
         self._f.write(b"]")
         self._f.close()
         return [TASKS, CONFIG]
+
+
+def _cannot_hold(ann: Annotation) -> str:
+    """Why a Label Studio result cannot hold `ann` ("" if it can)."""
+    if ann.iscrowd:
+        return "Label Studio has no crowd regions"
+    if ann.rle is not None:
+        return "masks are not exported to Label Studio (its brush RLE is another encoding)"
+    if ann.parts:
+        return "a Label Studio polygon has one part"
+    return ""
 
 
 def read(path: str, resolver: Resolver) -> Parsed:
@@ -112,14 +147,17 @@ def read(path: str, resolver: Resolver) -> Parsed:
         data = task.get("data") or {}
         found = resolver.resolve(str(data.get("image") or ""), entry, asset_id=data.get("asset_id"))
         if isinstance(found, Refusal):
-            parsed.refusals.append(found)
-            continue
-        size = resolver.sizes.get(found)
+            parsed.refusals.append(replace(found, is_object=False))
+        size = None if isinstance(found, Refusal) else resolver.sizes.get(found)
         for j, annotation in enumerate(task.get("annotations") or []):
             if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
                 continue
             for k, result in enumerate(annotation.get("result") or []):
                 where = f"{entry} annotation {j} result {k}"
+                if isinstance(found, Refusal):
+                    why = f"its task's image: {found.detail}"
+                    parsed.refusals.append(Refusal(where, found.reason, why))
+                    continue
                 try:
                     objects = _objects(found, result, size)
                 except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
@@ -143,7 +181,13 @@ def _objects(
     if kind == "rectanglelabels":
         box = (value["x"] * w / 100, value["y"] * h / 100, value["width"] * w / 100,
                value["height"] * h / 100)  # fmt: skip
-        return [Annotation.make(asset_id, "box", c, bbox=box) for c in value["rectanglelabels"]]
+        angle = float(value.get("rotation") or 0)
+        if angle % 360:  # about the top-left corner: stored about the centre
+            box = from_corner_rotation(box, angle)
+        return [
+            Annotation.make(asset_id, "box", c, bbox=box, rotation=angle)
+            for c in value["rectanglelabels"]
+        ]
     if kind == "polygonlabels":
         pts = [(px * w / 100, py * h / 100) for px, py in value["points"]]
         return [Annotation.make(asset_id, "polygon", c, points=pts) for c in value["polygonlabels"]]

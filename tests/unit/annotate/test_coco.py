@@ -11,6 +11,11 @@ from jobs import review as review_job
 from smartray import Lake
 
 
+def coco_file(out):
+    """Where a COCO export's annotations are (CVAT's and Datumaro's layout)."""
+    return out / "annotations" / "instances_default.json"
+
+
 def coco(images, annotations, categories=None):
     cats = categories or [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]
     return {"images": images, "annotations": annotations, "categories": cats}
@@ -148,12 +153,13 @@ def test_review_builds_labels_and_coco_round_trips(labelled_lake, tmp_path, caps
     out = tmp_path / "export"
     export_job.main(["--format", "coco", "--out", str(out), "--where", "width = 64",
                      "--lake", lake_dir])  # fmt: skip
-    loaded = COCO(str(out / "annotations.json"))
+    loaded = COCO(str(coco_file(out)))
     assert len(loaded.getImgIds()) == 4
     assert len(loaded.getAnnIds()) == 4
     assert sorted(c["name"] for c in loaded.loadCats(loaded.getCatIds())) == ["bird", "cat", "dog"]
-    assert all((out / loaded.imgs[i]["file_name"]).exists() for i in loaded.getImgIds())
-    import_job.main([str(out / "annotations.json"), "--format", "coco", "--annotator", "ann2",
+    # file names under images/, as CVAT's and Datumaro's COCO layouts have them
+    assert all((out / "images" / loaded.imgs[i]["file_name"]).exists() for i in loaded.getImgIds())
+    import_job.main([str(coco_file(out)), "--format", "coco", "--annotator", "ann2",
                      "--lake", lake_dir])  # matched by asset id: no image root needed  # fmt: skip
     again = {(e["asset_id"], e["payload"]) for e in events(lake_dir)
              if e["annotator"] == "ann2"}  # fmt: skip
@@ -172,7 +178,7 @@ def test_export_streams_in_chunks_with_the_same_result(labelled_lake, tmp_path):
         out = tmp_path / f"chunk{chunk}"
         export_job.main(["--format", "coco", "--out", str(out), "--where", "width = 64",
                          "--lake", lake_dir, "--chunk", chunk])  # fmt: skip
-        outs.append(json.loads((out / "annotations.json").read_text()))
+        outs.append(json.loads(coco_file(out).read_text()))
     assert outs[0] == outs[1] == outs[2]
     assert len(outs[0]["images"]) == 4
     assert len(outs[0]["annotations"]) == 4

@@ -64,7 +64,8 @@ def test_tasks_round_trip_and_bad_urls_are_refused(labelled_lake, tmp_path, caps
     reasons = {r["detail"].split(":")[0]: r["reason"]
                for r in Lake(lake_dir).table("quarantine").to_pylist()}  # fmt: skip
     assert reasons["tasks[1] (id 2)"] == "url_not_allowed"
-    assert reasons["tasks[2] (id 3)"] == "url_not_allowed"  # an upload path needs asset_id
+    # an upload path is matched by its file name in asset_sources: no asset has this one
+    assert reasons["tasks[2] (id 3)"] == "unknown_asset"
     # approve, export tasks with the labels as predictions, accept them, import again
     review_job.main(["--approve", "--reviewer", "r", "--where", "kind != ''", "--lake", lake_dir])
     out = tmp_path / "ls-export"
