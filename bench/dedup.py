@@ -1,24 +1,39 @@
-"""Near-duplicate grouping: quality on real photos, and scale against all-pairs numpy.
+"""Near-duplicate grouping: quality on three real corpora, and scale against all-pairs numpy.
 
-    .venv/bin/python bench/dedup.py quality [--threshold T --bands B --bits K]
+    .venv/bin/python bench/dedup.py quality [--corpus photos,fashion28,fashion100,lfw25,lfw100]
+                                            [--rule stars|components] [--confirm-threshold T]
+    .venv/bin/python bench/dedup.py classes [--side 28]
     .venv/bin/python bench/dedup.py scale [--n 1000000 --baseline-n 100000]
 
-quality: 500 non-overlapping 80x80 crops of the photos that ship in scikit-image and
-scikit-learn (crops with some texture: gray std > 8), each with four variants (JPEG
-quality 50, resized to 50 %, a 5 % crop, +10 % brightness), hashed exactly as ingest
-hashes (phash and dhash of the gray image), grouped with smartray's LSH. Reports the
-recall of variant-to-original pairs (same group) and the false-pair rate: the share of
-originals grouped with another original.
+quality: originals of a corpus, a number of them with four planted near-copies each
+(`smartray.testing.nearcopies`: re-encoded JPEG, brightness/contrast, a small crop scaled
+back, a small rotation), hashed and described exactly as ingest does (phash, dhash and the
+32x32 descriptor of the gray image), grouped as `smartray curate` groups them (`--rule
+stars`: hash LSH candidates confirmed on pixels, star groups; `--rule components`: the old
+connected components of hash pairs). Corpora: 500 textured 80x80 crops of the photos in
+scikit-image and scikit-learn (all planted); Fashion-MNIST's 10,000 test images at 28 px
+or upscaled to 100 px (500 planted); scikit-image's `lfw_subset` 200 images, 100 faces
+(different photos of one person are hard negatives) at 25 px or 100 px (all planted).
+Reports the recall of copies (grouped with their original), the share of originals that
+share a group with another original, the largest group, and the cost.
+
+classes: Fashion-MNIST's test set, nothing planted: the class labels are a second truth.
+Reports the share of near pairs (each member with its group's representative) whose two
+images are of different classes, and the groups that span classes.
 
 scale: synthetic signatures (two random 64-bit hashes each) with planted clusters
-(members a few bits from their centre); the grouping runs through Ray tasks on a local
-Ray, as `smartray curate` does. In the same run, an all-pairs numpy baseline (what
-in-memory tools do) at `--baseline-n`; prints time, peak memory and the ratio.
+(members a few bits from their centre) and synthetic descriptors (each cluster's members
+a re-noised, sometimes shifted copy of a random texture); candidates through Ray tasks
+and confirmation through Ray tasks, as `smartray curate` does. In the same run, an
+all-pairs numpy baseline of the hash stage (what in-memory tools do) at `--baseline-n`;
+prints time, peak memory and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import multiprocessing.pool
 import os
 import resource
 import time
@@ -26,10 +41,15 @@ import tracemalloc
 
 import numpy as np
 
-from smartray.curate import lsh
-from smartray.curate.groups import component_labels
+from smartray.curate import confirm, lsh
+from smartray.curate.config import CurateConfig
+from smartray.curate.groups import component_labels, star_groups
+from smartray.curate.pipeline import candidate_rows
 from smartray.sanitize.cv import cv2
+from smartray.sanitize.descriptor import descriptor
 from smartray.sanitize.hashes import dhash, phash
+from smartray.testing import fashion_mnist
+from smartray.testing.nearcopies import near_copies
 
 CROP = 80
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina",
@@ -63,60 +83,150 @@ def crops(n: int = 500, seed: int = 0) -> list[np.ndarray]:
     return [found[i] for i in sorted(pick)]
 
 
-def variants(crop: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-    """JPEG q50, 50 % resize, 5 % crop (random offset), +10 % brightness."""
-    h, w = crop.shape
-    _, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 50])
-    dy, dx = round(h * 0.05), round(w * 0.05)
-    oy, ox = int(rng.integers(0, dy + 1)), int(rng.integers(0, dx + 1))
-    return [
-        cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE),
-        cv2.resize(crop, (w // 2, h // 2), interpolation=cv2.INTER_AREA),
-        np.ascontiguousarray(crop[oy : oy + h - dy, ox : ox + w - dx]),
-        np.clip(crop.astype(np.float32) * 1.1, 0, 255).astype(np.uint8),
-    ]
+def corpus(name: str, seed: int) -> tuple[list[np.ndarray], np.ndarray | None, int]:
+    """Originals of a corpus (gray images), their class labels if known, and how many of
+    them get planted near-copies."""
+    if name == "photos":
+        return crops(seed=seed), None, 500
+    if name.startswith("fashion"):
+        side = int(name.removeprefix("fashion") or 28)
+        images, labels = fashion_mnist.load("test")
+        return [fashion_mnist.resize(im, side) for im in images], labels, 500
+    if name.startswith("lfw"):
+        from skimage.data import lfw_subset
+
+        side = int(name.removeprefix("lfw") or 25)
+        faces = (lfw_subset() * 255).astype(np.uint8)
+        return (
+            [cv2.resize(f, (side, side), interpolation=cv2.INTER_CUBIC) for f in faces],
+            None,
+            200,
+        )
+    raise SystemExit(f"unknown corpus {name!r}")
 
 
-def quality(
-    threshold: int,
-    bands: int,
-    bits: int,
-    seed: int = 0,
-    hashes: str = "phash,dhash",
-    max_word: int = 64,
-) -> dict[str, float]:
-    originals = crops(seed=seed)
+def hashed(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Signatures and descriptors as ingest computes them (on the gray image)."""
+    sig = lsh.signatures([phash(g) for g in images], [dhash(g) for g in images])
+    desc = np.stack([np.frombuffer(descriptor(g), np.uint8) for g in images])
+    return sig, desc
+
+
+_IMAGES: np.ndarray | None = None
+
+
+def _init_scorer(images: np.ndarray) -> None:
+    global _IMAGES
+    from smartray.sanitize.cv import pin_threads
+
+    pin_threads()
+    _IMAGES = confirm.as_images(images)
+
+
+def _score(args: tuple[np.ndarray, float]) -> np.ndarray:
+    assert _IMAGES is not None
+    return confirm.score_pairs(_IMAGES, args[0], args[1])
+
+
+def group(
+    sig: np.ndarray,
+    desc: np.ndarray,
+    cfg: CurateConfig,
+    rule: str,
+    pool: multiprocessing.pool.Pool | None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Groups by the old rule (components of hash pairs) or the new one (hash candidates
+    confirmed on pixels, star groups): each row's label, the near pairs the groups were
+    made of (old: every hash pair; new: each member with its representative), the cost."""
+    n = sig.shape[1]
+    positions = lsh.band_positions(cfg.bands, cfg.band_bits, 128)
+    t0 = time.perf_counter()
+    if rule == "components":
+        pairs = lsh.near_pairs(sig, positions, cfg.threshold, max_word=cfg.max_hash_bits)
+        labels = component_labels(n, pairs)
+        cost = {"pairs": len(pairs), "scored": 0, "seconds": time.perf_counter() - t0}
+        return labels, pairs, cost
+    uniq, inverse = np.unique(sig.T, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    pairs_u = lsh.near_pairs(np.ascontiguousarray(uniq.T), positions, cfg.threshold,
+                             max_word=cfg.max_hash_bits)  # fmt: skip
+    candidates = candidate_rows(inverse, pairs_u, None)
+    threshold = cfg.confirm_threshold
+
+    def score(batch: np.ndarray) -> np.ndarray:
+        if pool is None or len(batch) < 64:
+            return confirm.score_pairs(confirm.as_images(desc), batch, threshold)
+        parts = np.array_split(batch, 8)
+        return np.concatenate(pool.map(_score, [(p, threshold) for p in parts]))
+
+    ids = [f"{i:08d}" for i in range(n)]
+    names, scored, confirmed = star_groups(
+        ids, np.arange(n), candidates, [None] * n, score, threshold
+    )
+    labels = np.unique(np.array(names), return_inverse=True)[1].reshape(-1)
+    reps = np.array([int(g) for g in names])
+    members = np.flatnonzero(reps != np.arange(n))
+    near = np.stack([reps[members], members], axis=1)
+    return labels, near, {"candidates": len(candidates), "scored": scored, "pairs": confirmed,
+                          "seconds": time.perf_counter() - t0}  # fmt: skip
+
+
+def quality(name: str, cfg: CurateConfig, rule: str, seed: int = 0) -> dict[str, float]:
+    """Planted near-copies in a corpus: recall, originals grouped together, largest group."""
+    originals, _, planted_n = corpus(name, seed)
     rng = np.random.default_rng(seed + 1)
-    images, parent = [], []
-    for i, c in enumerate(originals):
-        images.append(c)
-        parent.append(-1)
-        for v in variants(c, rng):
-            images.append(v)
+    images, parent = list(originals), [-1] * len(originals)
+    for i in sorted(rng.choice(len(originals), size=planted_n, replace=False).tolist()):
+        for copy in near_copies(originals[i], rng):
+            images.append(copy)
             parent.append(i)
-    fns = {"phash": phash, "dhash": dhash}
-    sig = lsh.signatures(*([fns[h](g) for g in images] for h in hashes.split(",")))
-    positions = lsh.band_positions(bands, bits, 64 * sig.shape[0])
-    pairs = lsh.near_pairs(sig, positions, threshold, max_word=max_word)
-    labels = component_labels(len(images), pairs)
-    orig_rows = [i for i, p in enumerate(parent) if p == -1]
-    label_of_original = labels[orig_rows]
-    found = sum(labels[i] == label_of_original[p] for i, p in enumerate(parent) if p >= 0)
-    n_variants = sum(p >= 0 for p in parent)
-    counts = np.bincount(label_of_original, minlength=labels.max() + 1)
-    false = float(np.mean(counts[label_of_original] > 1))
-    return {"recall": found / n_variants, "false_pairs": false, "pairs": float(len(pairs))}
+    sig, desc = hashed(images)
+    with mp.get_context("spawn").Pool(2, initializer=_init_scorer, initargs=(desc,)) as pool:
+        labels, _, cost = group(sig, desc, cfg, rule, pool)
+    n0 = len(originals)
+    copies = [(k, p) for k, p in enumerate(parent) if p >= 0]
+    recall = float(np.mean([labels[k] == labels[p] for k, p in copies]))
+    orig_counts = np.bincount(labels[:n0], minlength=labels.max() + 1)
+    together = float(np.mean(orig_counts[labels[:n0]] > 1))
+    sizes = np.bincount(labels)
+    return {"recall": recall, "originals_grouped": together, "largest": int(sizes.max()),
+            "groups_over_5": int(np.count_nonzero(sizes > 5)), **cost}  # fmt: skip
 
 
-def planted(n: int, seed: int = 0, cluster_share: float = 0.3, max_flip: int = 12) -> np.ndarray:
-    """`n` 128-bit signatures: 30 % in clusters of 2-10, members <= `max_flip` bits away."""
+def classes(cfg: CurateConfig, rule: str, side: int = 28) -> dict[str, float]:
+    """Unplanted Fashion-MNIST test set: the labels are the truth for reported pairs."""
+    images, labels = fashion_mnist.load("test")
+    images = [fashion_mnist.resize(im, side) for im in images]
+    sig, desc = hashed(images)
+    with mp.get_context("spawn").Pool(2, initializer=_init_scorer, initargs=(desc,)) as pool:
+        groups, pairs, cost = group(sig, desc, cfg, rule, pool)
+    cross = int(np.count_nonzero(labels[pairs[:, 0]] != labels[pairs[:, 1]])) if len(pairs) else 0
+    spans = sum(len(set(labels[g].tolist())) > 1 for g in _members(groups))
+    sizes = np.bincount(groups)
+    return {"near_pairs": len(pairs), "cross_class_share": cross / max(len(pairs), 1),
+            "groups_spanning_classes": spans, "largest": int(sizes.max()), **cost}  # fmt: skip
+
+
+def _members(labels: np.ndarray) -> list[list[int]]:
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    return [g.tolist() for g in np.split(order, cuts) if len(g) > 1]
+
+
+def planted(
+    n: int, seed: int = 0, cluster_share: float = 0.3, max_flip: int = 12
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` 128-bit signatures, 30 % in clusters of 2-10 whose members are <= `max_flip`
+    bits from the first; and each row's cluster number (-1: in none)."""
     rng = np.random.default_rng(seed)
     sig = rng.integers(0, 2**64, size=(2, n), dtype=np.uint64)
+    cluster = np.full(n, -1, dtype=np.int64)
     done = 0
     target = int(n * cluster_share)
     while done < target:
         size = int(rng.integers(2, 11))
         rows = np.arange(done, min(done + size, n))
+        cluster[rows] = rows[0]
         centre = sig[:, rows[0]].copy()
         for r in rows[1:]:
             flips = rng.choice(128, size=int(rng.integers(0, max_flip + 1)), replace=False)
@@ -125,7 +235,22 @@ def planted(n: int, seed: int = 0, cluster_share: float = 0.3, max_flip: int = 1
                 member[f // 64] ^= np.uint64(1) << np.uint64(f % 64)
             sig[:, r] = member
         done += size
-    return sig
+    return sig, cluster
+
+
+def planted_descriptors(cluster: np.ndarray, rows: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Descriptors of `rows`: a random texture per cluster (and per lone row); each member
+    re-noised, and one in three shifted by a pixel."""
+    out = np.empty((len(rows), 1024), dtype=np.uint8)
+    for k, r in enumerate(rows.tolist()):
+        key = int(cluster[r]) if cluster[r] >= 0 else r
+        texture = np.random.default_rng((seed, key)).uniform(0, 255, (32, 32)).astype(np.float32)
+        img = cv2.GaussianBlur(texture, (0, 0), 1.2)
+        img = img + np.random.default_rng((seed, key, r)).normal(0, 3, (32, 32))
+        if (r - key) % 3 == 2:
+            img = np.roll(img, 1, axis=1)
+        out[k] = np.clip(img, 0, 255).astype(np.uint8).ravel()
+    return out
 
 
 def all_pairs(sig: np.ndarray, threshold: int, max_word: int = 64, block: int = 512) -> int:
@@ -148,28 +273,36 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def scale(
-    n: int, baseline_n: int, threshold: int, bands: int, bits: int, max_word: int = 64
-) -> None:
+def scale(n: int, baseline_n: int, cfg: CurateConfig) -> None:
     import ray
 
-    from smartray.curate.pipeline import distributed_pairs
+    from smartray.curate.pipeline import RayScorer, distributed_pairs
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     worker_peak = ray.remote(num_cpus=1)(_peak_mib)
-    sigs = {size: planted(size) for size in (baseline_n, n)}
+    made = {size: planted(size) for size in (baseline_n, n)}
+    sigs = {size: sig for size, (sig, _) in made.items()}
     base_rss = _peak_mib()
     times = {}
     for size, sig in sigs.items():
         t0 = time.perf_counter()
-        pairs = distributed_pairs(
-            sig, threshold=threshold, bands=bands, bits=bits, max_word=max_word
+        pairs = distributed_pairs(sig, threshold=cfg.threshold, bands=cfg.bands,
+                                  bits=cfg.band_bits, max_word=cfg.max_hash_bits)  # fmt: skip
+        t_hash = time.perf_counter() - t0
+        rows = np.unique(pairs)
+        desc = planted_descriptors(made[size][1], rows)  # candidate rows only, as in curate
+        scorer = RayScorer(rows, desc, cfg.confirm_threshold, cfg.tasks)
+        ids = [f"{i:08d}" for i in range(size)]
+        names, scored, confirmed = star_groups(
+            ids, np.arange(size), pairs, [None] * size, scorer, cfg.confirm_threshold
         )
-        labels = component_labels(size, pairs)
         times[size] = time.perf_counter() - t0
-        groups = len(np.unique(labels))
+        groups = len(set(names))
         print(
-            f"n={size:,}: smartray LSH {times[size]:.2f} s, {len(pairs):,} pairs, {groups:,} groups"
+            f"n={size:,}: smartray {times[size]:.2f} s (hash LSH {t_hash:.2f} s, "
+            f"confirmation and stars {times[size] - t_hash:.2f} s): {len(pairs):,} candidate "
+            f"pairs, {scored:,} scored, {confirmed:,} confirmed, {groups:,} groups",
+            flush=True,
         )
         if size == baseline_n:
             found = len(pairs)
@@ -181,49 +314,50 @@ def scale(
     ray.shutdown()
     tracemalloc.start()
     t0 = time.perf_counter()
-    exact = all_pairs(sigs[baseline_n], threshold, max_word)
+    exact = all_pairs(sigs[baseline_n], cfg.threshold, cfg.max_hash_bits)
     t_all = time.perf_counter() - t0
     peak_all = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     print(
-        f"n={baseline_n:,}: all-pairs numpy {t_all:.2f} s (one core: numpy's element-wise "
-        f"ops do not thread), peak {peak_all:,.0f} MiB in {512}-row blocks, {exact:,} pairs; "
-        f"ratio {t_all / times[baseline_n]:.1f}x, LSH found {found / max(exact, 1):.4f} of them"
+        f"n={baseline_n:,}: all-pairs numpy (hash stage only) {t_all:.2f} s (one core), peak "
+        f"{peak_all:,.0f} MiB in 512-row blocks, {exact:,} pairs; ratio "
+        f"{t_all / times[baseline_n]:.1f}x against smartray's whole grouping; LSH found "
+        f"{found / max(exact, 1):.4f} of them"
     )
-    print(
-        f"cores {os.cpu_count()}, {bands} bands x {bits} bits, threshold {threshold}, "
-        f"at most {max_word} per hash"
-    )
+    print(f"cores {os.cpu_count()}, {cfg}")
 
 
 def main() -> None:
-    from smartray.curate.config import CurateConfig
-
     d = CurateConfig()
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["quality", "scale"])
+    ap.add_argument("what", choices=["quality", "classes", "scale"])
+    ap.add_argument("--corpus", default="photos,fashion28,fashion100,lfw25,lfw100")
+    ap.add_argument("--rule", choices=["stars", "components"], default="stars")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--side", type=int, default=28)
     ap.add_argument("--threshold", type=int, default=d.threshold)
-    ap.add_argument("--bands", type=int, default=d.bands)
-    ap.add_argument("--bits", type=int, default=d.band_bits)
+    ap.add_argument("--max-hash-bits", type=int, default=d.max_hash_bits)
+    ap.add_argument("--confirm-threshold", type=float, default=d.confirm_threshold)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--baseline-n", type=int, default=100_000)
-    ap.add_argument("--hashes", default="phash,dhash", help="quality: phash, dhash or both")
-    ap.add_argument("--max-hash-bits", type=int, default=d.max_hash_bits)
     args = ap.parse_args()
+    cfg = CurateConfig(threshold=args.threshold, max_hash_bits=args.max_hash_bits,
+                       confirm_threshold=args.confirm_threshold)  # fmt: skip
+    print(f"rule {args.rule}; {cfg}", flush=True)
     if args.what == "quality":
-        print(
-            f"{args.hashes}: threshold {args.threshold} (at most {args.max_hash_bits} per "
-            f"hash), {args.bands} bands x {args.bits} bits"
-        )
-        for seed in (0, 1, 2):  # which 500 crops, and the crop offsets
-            r = quality(args.threshold, args.bands, args.bits, seed=seed, hashes=args.hashes,
-                        max_word=args.max_hash_bits)  # fmt: skip
-            print(
-                f"  seed {seed}: recall {r['recall']:.4f}, false pairs {r['false_pairs']:.4f} "
-                f"({r['pairs']:.0f} near pairs)"
-            )
+        for name in args.corpus.split(","):
+            for seed in map(int, args.seeds.split(",")):
+                r = quality(name, cfg, args.rule, seed=seed)
+                print(f"  {name} seed {seed}: " + ", ".join(
+                    f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()
+                ), flush=True)  # fmt: skip
+    elif args.what == "classes":
+        r = classes(cfg, args.rule, side=args.side)
+        print(f"  fashion{args.side} test set: " + ", ".join(
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()
+        ))  # fmt: skip
     else:
-        scale(args.n, args.baseline_n, args.threshold, args.bands, args.bits, args.max_hash_bits)
+        scale(args.n, args.baseline_n, cfg)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 HASHES = ("phash", "dhash")
+# The grouping rules: a curate run records them, and a run under other rules regroups
+# every asset (groups made by the old rules are not extended by the new ones).
+RULES = "lsh-hash+ecc-bandpass+star-v1"
+CONFIRM_THRESHOLD = 0.95
 
 
 class CurateConfig(BaseModel):
@@ -25,3 +29,13 @@ class CurateConfig(BaseModel):
     bands: int = Field(96, ge=1, description="LSH bands")
     band_bits: int = Field(20, ge=4, le=32, description="bits sampled per band")
     tasks: int = Field(0, ge=0, description="Ray tasks the bands are spread over (0: per CPU)")
+    confirm_threshold: float = Field(
+        CONFIRM_THRESHOLD,
+        ge=-1,
+        le=1,
+        description="smallest pixel confirmation score of a near pair (aligned band-pass "
+        "correlation of the 32x32 descriptors)",
+    )
+    max_group_share: float = Field(
+        0.05, gt=0, le=1, description="warn when one group holds more than this share"
+    )

@@ -1,8 +1,9 @@
 """Group near-duplicates: `smartray curate [--lake URI] [--threshold BITS] [--full]`.
 
-Writes `dup_groups`: each asset's group is the smallest asset id of its component, where
-near-duplicates (phash + dhash within `--threshold` bits), the frames of one video and
-an augmented child with its parent are linked. Re-runs add new assets incrementally.
+Writes `dup_groups`: candidates whose phash + dhash are within `--threshold` bits are
+confirmed on pixels (`--confirm-threshold`), and each group is a representative with the
+assets confirmed near it (no chains); the frames of one video and an augmented child with
+its parent always share a group. Re-runs add new assets incrementally.
 The flags take their defaults and bounds from `CurateConfig`.
 """
 
@@ -25,6 +26,12 @@ class CurateJob(JobSettings):
     tasks: int = field_from(
         CurateConfig, "tasks", description="Ray tasks for the bands (0: one per CPU)"
     )
+    confirm_threshold: float = field_from(
+        CurateConfig, "confirm_threshold", description="smallest pixel confirmation score"
+    )
+    max_group_share: float = field_from(
+        CurateConfig, "max_group_share", description="warn when one group holds more"
+    )
     full: bool = Field(False, description="regroup every asset, not only new ones")
     ray_address: str | None = Field(None, description="Ray cluster to join (default: local)")
 
@@ -37,6 +44,8 @@ def config(cfg: CurateJob) -> CurateConfig:
         bands=cfg.bands,
         band_bits=cfg.band_bits,
         tasks=cfg.tasks,
+        confirm_threshold=cfg.confirm_threshold,
+        max_group_share=cfg.max_group_share,
     )
 
 

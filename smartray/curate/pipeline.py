@@ -1,14 +1,18 @@
 """`smartray curate`: near-duplicate groups of the lake's assets, kept up to date.
 
-The driver reads only `asset_id`, the hashes and the link columns of `assets` (pinned to
-one version), collapses identical signatures, and spreads the LSH bands over Ray tasks;
-each task returns its confirmed pairs. Connected components over those pairs, the frames
-of each video, each augmented child and its parent, and the groups already stored give
-every asset its group; only rows whose group changed are upserted into `dup_groups`.
+1. The driver reads only `asset_id`, the hashes and the link columns of `assets` (pinned
+   to one version), collapses identical signatures, and spreads the LSH bands over Ray
+   tasks; each task returns its candidate pairs (within the hash thresholds).
+2. Candidates are confirmed on pixels (`confirm.py`) in Ray tasks, on the descriptors of
+   the candidate rows only (read once, sent to the object store once).
+3. Groups are stars (`groups.star_groups`): a representative and the assets confirmed near
+   it; the frames of a video and an augmented child with its parent move as one unit.
+   Only rows whose group changed are upserted into `dup_groups`.
 
-Incremental: an asset without a `dup_groups` row is new, and only pairs with a new asset
-are searched; old assets keep their stored groups (a new asset can merge two of them).
-A run with another threshold or `max_hash_bits`, or `--full`, regroups everything.
+Incremental: an asset without a `dup_groups` row is new, and only candidates with a new
+asset are searched; stored groups stay, a new asset joins the stored representative it
+is most alike, groups never merge. A run under other rules (`RULES`), other thresholds,
+or `--full`, regroups everything.
 """
 
 from __future__ import annotations
@@ -22,20 +26,21 @@ import pyarrow as pa
 import ray
 
 from smartray.cluster.local import ensure_ray
-from smartray.curate import lsh
-from smartray.curate.config import HASHES, CurateConfig
-from smartray.curate.groups import (
-    chain_edges,
-    component_labels,
-    group_names,
-    parent_edges,
-)
+from smartray.curate import confirm, lsh
+from smartray.curate.config import HASHES, RULES, CurateConfig
+from smartray.curate.groups import chain_edges, component_labels, parent_edges, star_groups
 from smartray.errors import ConfigError
+from smartray.sanitize.cv import pin_threads
+from smartray.sanitize.descriptor import DESCRIPTOR_BYTES, from_thumbnail
 from smartray.tables import ASSETS, DUP_GROUPS, Lake, LakeSession, RunSummary, run_configs
+from smartray.tables.filters import text
 
 log = logging.getLogger(__name__)
 
 I64 = npt.NDArray[np.int64]
+F32 = npt.NDArray[np.float32]
+# Confirmation costs about 0.7 ms a pair: tasks of this many pairs take ~15 s.
+PAIRS_PER_TASK = 20_000
 
 
 class CurateSummary(RunSummary):
@@ -88,6 +93,84 @@ def distributed_pairs(
     return lsh.unique_pairs(ray.get(refs), sig.shape[1])
 
 
+@ray.remote(num_cpus=1)
+def _score_task(images: npt.NDArray[np.uint8], pairs: I64, threshold: float) -> F32:
+    pin_threads()
+    return confirm.score_pairs(confirm.as_images(images), pairs, threshold)
+
+
+class RayScorer:
+    """Scores batches of candidate pairs on pixels (`confirm.py`) in Ray tasks.
+
+    The descriptors of every candidate row go to the object store once; each batch is
+    cut into tasks of at most `PAIRS_PER_TASK` pairs, at least one per CPU.
+
+    Args:
+        rows: The candidate rows (sorted, unique), whose descriptors `images` holds.
+        images: Their descriptors, [len(rows), 1024] uint8.
+        threshold: The confirmation threshold (pairs already above it skip alignment).
+        tasks: Tasks per batch at least (0: one per CPU).
+    """
+
+    def __init__(self, rows: I64, images: npt.NDArray[np.uint8], threshold: float, tasks: int):
+        self.rows = rows
+        self.ref = ray.put(np.ascontiguousarray(images))
+        self.threshold = threshold
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+        self.tasks = tasks if tasks > 0 else max(1, cpus)
+
+    def __call__(self, pairs: I64) -> F32:
+        """The score of each pair of rows."""
+        if not len(pairs):
+            return np.empty(0, dtype=np.float32)
+        local = np.searchsorted(self.rows, pairs)
+        n_tasks = max(min(self.tasks, len(pairs)), -(-len(pairs) // PAIRS_PER_TASK))
+        chunks = [c for c in np.array_split(np.arange(len(pairs)), n_tasks) if len(c)]
+        refs = [_score_task.remote(self.ref, local[c], self.threshold) for c in chunks]
+        return np.concatenate(ray.get(refs)).astype(np.float32)
+
+
+def candidate_rows(inverse: I64, pairs_u: I64, new: npt.NDArray[np.bool_] | None) -> I64:
+    """Candidate pairs of rows from pairs of distinct signatures and identical ones.
+
+    Rows with the same signature are candidates of the first of them; a pair of
+    signatures is a candidate pair of their first rows. With `new`, only pairs with a
+    new row are kept (an incremental run).
+    """
+    n = len(inverse)
+    first = np.full(int(inverse.max()) + 1 if n else 0, -1, dtype=np.int64)
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1)
+    rows = np.arange(n, dtype=np.int64)
+    lead = first[inverse]
+    same = np.stack([lead[lead != rows], rows[lead != rows]], axis=1)
+    out = np.concatenate([same, first[pairs_u] if len(pairs_u) else pairs_u]).astype(np.int64)
+    if new is not None and len(out):
+        out = out[new[out[:, 0]] | new[out[:, 1]]]
+    return out.reshape(-1, 2)
+
+
+def descriptors(session: LakeSession, assets: pa.Table, rows: I64) -> npt.NDArray[np.uint8]:
+    """The descriptors of `rows` of `assets`, [len(rows), 1024] uint8, in that order.
+
+    Assets ingested before `descriptor` existed get one made from their thumbnail; one
+    that has neither stays zero (flat: it matches only other flat dark images).
+    """
+    out = np.zeros((len(rows), DESCRIPTOR_BYTES), dtype=np.uint8)
+    if not len(rows):
+        return out
+    ids = assets.column("asset_id").take(pa.array(rows)).cast(pa.string())
+    have = "descriptor" in session.stored_columns(ASSETS)
+    cols = ["asset_id", "descriptor", "thumbnail"] if have else ["asset_id", "thumbnail"]
+    where = {a: k for k, a in enumerate(ids.to_pylist())}
+    dataset = session.dataset(ASSETS)
+    for batch in dataset.to_batches(columns=cols, filter=text("asset_id").isin(ids)):
+        for row in batch.to_pylist():
+            data = row.get("descriptor") or from_thumbnail(row["thumbnail"] or b"")
+            if data is not None and len(data) == DESCRIPTOR_BYTES:
+                out[where[row["asset_id"]]] = np.frombuffer(data, dtype=np.uint8)
+    return out
+
+
 def curate(
     config: CurateConfig,
     *,
@@ -100,7 +183,8 @@ def curate(
     Raises:
         ConfigError: the lake has no assets yet.
     """
-    with Lake(lake).session("curate", {**config.model_dump(), "full": full}) as session:
+    settings = {**config.model_dump(), "rules": RULES, "full": full}
+    with Lake(lake).session("curate", settings) as session:
         return _curate(session, config, full=full, ray_address=ray_address)
 
 
@@ -121,11 +205,12 @@ def _curate(
         if other:
             log.info("dup_groups were made with threshold %s: regrouping all", sorted(other))
             full = True
-        earlier = run_configs(session.location, "curate")
-        before = (earlier[-1] if earlier else {}).get("max_hash_bits", config.max_hash_bits)
-        if not full and before != config.max_hash_bits:
-            log.info("dup_groups were made with max_hash_bits %s: regrouping all", before)
-            full = True
+        last = (run_configs(session.location, "curate") or [{}])[-1]
+        for key, value in (("rules", RULES), ("max_hash_bits", config.max_hash_bits),
+                           ("confirm_threshold", config.confirm_threshold)):  # fmt: skip
+            if not full and last.get(key) != value:
+                log.info("dup_groups were made with %s %s: regrouping all", key, last.get(key))
+                full = True
     ids: list[str] = assets.column("asset_id").to_pylist()
     stored_map = dict(
         zip(
@@ -143,36 +228,40 @@ def _curate(
     uniq_sig = np.ascontiguousarray(uniq.T)
     uniq_new = np.zeros(len(uniq), dtype=bool)
     uniq_new[inverse[is_new]] = True
-    pairs_u = np.empty((0, 2), dtype=np.int64)
-    search = bool(uniq_new.any()) and len(uniq) > 1
+    units = component_labels(
+        len(ids),
+        chain_edges(assets.column("video_id").to_pylist()),
+        parent_edges(ids, assets.column("parent_id").to_pylist()),
+    )
+    candidates = np.empty((0, 2), dtype=np.int64)
+    names, scored, confirmed = [known.get(a) or a for a in ids], 0, 0
+    search = bool(is_new.any()) and len(ids) > 1
     started = ensure_ray(ray_address) if search else False
     try:
         if search:
-            pairs_u = distributed_pairs(
-                uniq_sig,
-                threshold=config.threshold,
-                bands=config.bands,
-                bits=config.band_bits,
-                max_word=config.max_hash_bits,
-                involving=None if full else uniq_new,
-                tasks=config.tasks,
+            pairs_u = np.empty((0, 2), dtype=np.int64)
+            if len(uniq) > 1:
+                pairs_u = distributed_pairs(
+                    uniq_sig,
+                    threshold=config.threshold,
+                    bands=config.bands,
+                    bits=config.band_bits,
+                    max_word=config.max_hash_bits,
+                    involving=None if full else uniq_new,
+                    tasks=config.tasks,
+                )
+            candidates = candidate_rows(inverse, pairs_u, None if full else is_new)
+            rows = np.unique(candidates)
+            scorer = RayScorer(
+                rows, descriptors(session, assets, rows), config.confirm_threshold, config.tasks
+            )
+            stored_of = [known.get(a) for a in ids]
+            names, scored, confirmed = star_groups(
+                ids, units, candidates, stored_of, scorer, config.confirm_threshold
             )
     finally:
         if started:
             ray.shutdown()
-    # a representative row per unique signature turns signature pairs into row pairs
-    rep = np.full(len(uniq), -1, dtype=np.int64)
-    rep[inverse[::-1]] = np.arange(len(ids) - 1, -1, -1)
-    near = rep[pairs_u] if len(pairs_u) else pairs_u
-    labels = component_labels(
-        len(ids),
-        near,
-        chain_edges(inverse),  # identical signatures
-        chain_edges(assets.column("video_id").to_pylist()),
-        parent_edges(ids, assets.column("parent_id").to_pylist()),
-        chain_edges([known.get(a) for a in ids]),  # stored groups stay whole
-    )
-    names = group_names(ids, labels)
     changed = [i for i, (a, g) in enumerate(zip(ids, names, strict=True)) if stored_map.get(a) != g]
     now = dt.datetime.now(dt.UTC)
     rows = pa.table(
@@ -185,15 +274,24 @@ def _curate(
         }
     )
     result = session.commit(DUP_GROUPS, rows, mode="upsert")
-    sizes = np.bincount(labels)
+    _, sizes = np.unique(np.array(names, dtype=object), return_counts=True)
+    largest = int(sizes.max()) if len(sizes) else 0
+    if len(ids) and largest > config.max_group_share * len(ids) and largest > 2:
+        log.warning(
+            "curate: the largest group holds %d of %d assets (%.1f %%, over --max-group-share "
+            "%.1f %%): look at it before splitting by groups",
+            largest, len(ids), 100 * largest / len(ids), 100 * config.max_group_share,
+        )  # fmt: skip
     session.counts.update(
         {
             "assets": len(ids),
             "new": int(is_new.sum()),
-            "pairs": len(near),
-            "groups": int(np.count_nonzero(sizes)),
+            "candidates": len(candidates),
+            "scored": scored,
+            "pairs": confirmed,
+            "groups": len(sizes),
             "multi_groups": int(np.count_nonzero(sizes > 1)),
-            "largest": int(sizes.max()) if len(sizes) else 0,
+            "largest": largest,
             "written": result.rows_written,
         }
     )

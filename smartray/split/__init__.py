@@ -2,12 +2,12 @@
 
 from typing import TYPE_CHECKING, Any
 
-from smartray.split.assign import assign_groups, parse_ratios, unit_hash
+from smartray.split.assign import TOLERANCE, assign_groups, parse_ratios, unit_hash
 
 if TYPE_CHECKING:
     from smartray.split.pipeline import check_leaks, split
 
-__all__ = ["assign_groups", "check_leaks", "parse_ratios", "split", "unit_hash"]
+__all__ = ["TOLERANCE", "assign_groups", "check_leaks", "parse_ratios", "split", "unit_hash"]
 
 _LAZY = {"check_leaks": "smartray.split.pipeline", "split": "smartray.split.pipeline"}
 

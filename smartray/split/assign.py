@@ -18,6 +18,8 @@ from smartray.errors import ConfigError
 
 _TOLERANCE = 1e-6
 
+TOLERANCE = 0.05  # largest difference between a realized share and its ratio
+
 
 def parse_ratios(text: str) -> dict[str, float]:
     """`"train=0.8,val=0.1,test=0.1"` -> {name: share}, in the order given.

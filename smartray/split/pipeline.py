@@ -22,7 +22,7 @@ import pyarrow.dataset as pads
 from smartray.curate.groups import chain_edges, component_labels, group_names
 from smartray.curate.view import AssetView, asset_view
 from smartray.errors import ConfigError
-from smartray.split.assign import assign_groups, majority, parse_ratios
+from smartray.split.assign import TOLERANCE, assign_groups, majority, parse_ratios
 from smartray.tables.catalog import SPLITS
 from smartray.tables.filters import text
 from smartray.tables.lake import Lake
@@ -57,6 +57,44 @@ class SplitSummary:
             f"splits v{self.versions.get('splits', 0)}"
         )
         return out
+
+
+def check_ratios(
+    name: str,
+    ratios: dict[str, float],
+    assets: Counter[str],
+    sizes: dict[str, int],
+    tolerance: float,
+) -> None:
+    """Raises a ConfigError when a group too big for the ratios makes a share miss.
+
+    That is: a realized share misses its ratio by more than `tolerance`, and the largest
+    group alone holds more than `tolerance` of the assets (a giant near-duplicate group,
+    one long video): whole groups cannot be cut. A miss of many small groups placed by
+    chance (a small lake) is only logged. The message gives each missed share and the
+    largest groups with their share of the assets.
+    """
+    total = sum(assets.values())
+    if not total:
+        return
+    missed = [
+        f"{s} {assets[s] / total:.3f} (asked {r:.3f})"
+        for s, r in ratios.items()
+        if abs(assets[s] / total - r) > tolerance
+    ]
+    if not missed:
+        return
+    largest = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    if largest[0][1] <= tolerance * total:
+        log.warning("split %s: %s, with no group over %s of the assets", name, missed, tolerance)
+        return
+    groups = ", ".join(f"{g[:16]} {n} assets ({100 * n / total:.1f} %)" for g, n in largest)
+    raise ConfigError(
+        f"split {name!r}: the ratios cannot hold within --tolerance {tolerance}: "
+        f"{'; '.join(missed)}; the largest groups: {groups}. Nothing was written: look at "
+        "those groups (`smartray curate` again, --group-by), use --no-groups, or give "
+        "--allow-skew to write this split anyway"
+    )
 
 
 def check_column(view: AssetView, column: str, flag: str) -> None:
@@ -120,12 +158,26 @@ def split(
     groups: bool = True,
     group_by: str | None = None,
     stratify_by: str | None = None,
+    tolerance: float = TOLERANCE,
+    allow_skew: bool = False,
 ) -> SplitSummary:
     """Assigns every asset of the lake to a split of `name`, whole groups at a time.
 
+    Args:
+        name: The split's name.
+        ratios_text: `train=0.8,val=0.1,test=0.1`.
+        lake: The lake.
+        seed: Fixes which groups go where.
+        groups: Keep groups whole (False: a plain per-asset split).
+        group_by: Also keep assets sharing this column's value together.
+        stratify_by: Column to stratify by (default: `label` where there is one).
+        tolerance: Largest difference between a split's realized and asked share.
+        allow_skew: Write the split even when a share misses by more than `tolerance`.
+
     Raises:
-        ConfigError: bad ratios or columns, assets not curated yet, or a split `name`
-            that exists with other settings. Nothing is written then.
+        ConfigError: bad ratios or columns, assets not curated yet, a split `name` that
+            exists with other settings, or groups too big for the ratios to hold within
+            `tolerance` (the message names the largest groups). Nothing is written then.
     """
     ratios = parse_ratios(ratios_text)
     lk = Lake(lake)
@@ -177,6 +229,9 @@ def split(
     moved = sum(1 for i in changed if ids[i] in assigned)
     if moved:
         log.warning("split %s: %d asset(s) moved to keep their group whole", name, moved)
+    assets: Counter[str] = Counter(final[g] for g in keys)
+    if not allow_skew:
+        check_ratios(name, ratios, assets, sizes, tolerance)
     now = dt.datetime.now(dt.UTC)
     rows = pa.table(
         {
@@ -190,7 +245,6 @@ def split(
     )
     session.run.input_versions.update(view.versions)
     session.commit(SPLITS, rows, mode="upsert")
-    assets: Counter[str] = Counter(final[g] for g in keys)
     group_counts: Counter[str] = Counter(final.values())
     session.counts.update({"assets": len(ids), "groups": len(members),
                            "new": len(changed) - moved, "moved": moved})  # fmt: skip

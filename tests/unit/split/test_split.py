@@ -114,15 +114,28 @@ def test_bad_split_settings_write_nothing(lake_dir, capsys, argv, message):
 
 def test_same_name_other_settings_and_unknown_split_are_errors(lake_dir, capsys):
     add(lake_dir, 6)
-    split_job.main(["--lake", lake_dir, "--name", "s"])
+    split_job.main(["--lake", lake_dir, "--name", "s", "--allow-skew"])  # 2 groups of 3
     with pytest.raises(SystemExit) as e:
-        split_job.main(["--lake", lake_dir, "--name", "s", "--seed", "1"])
+        split_job.main(["--lake", lake_dir, "--name", "s", "--seed", "1", "--allow-skew"])
     assert e.value.code == 2
     assert "split 's' exists with other settings" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         check_leaks_job.main(["--lake", lake_dir, "--split", "nope"])
     assert e.value.code == 2
     assert "unknown split 'nope'; stored splits: ['s']" in capsys.readouterr().err
+
+
+def test_a_group_too_big_for_the_ratios_writes_nothing_unless_skew_is_allowed(lake_dir, capsys):
+    add(lake_dir, 6)  # two groups of 3: 50 % each cannot make 80/10/10
+    with pytest.raises(SystemExit) as e:
+        split_job.main(["--lake", lake_dir, "--split", "s"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "split 's': the ratios cannot hold within --tolerance 0.05" in err
+    assert "3 assets (50.0 %)" in err
+    assert not Lake(lake_dir).exists("splits")
+    split_job.main(["--lake", lake_dir, "--split", "s", "--tolerance", "0.5"])
+    assert Lake(lake_dir).table("splits").num_rows == 6
 
 
 def test_uncurated_assets_need_curate_first(lake_dir, capsys):
