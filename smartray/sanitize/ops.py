@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import warnings
 from typing import Any
 
@@ -16,7 +17,8 @@ from PIL import Image as PILImage
 
 from smartray.sanitize.config import SanitizeConfig
 from smartray.sanitize.cv import cv2
-from smartray.sanitize.detect import blur_regions, detect_regions, load_detectors
+from smartray.sanitize.descriptor import descriptor
+from smartray.sanitize.detect import NamedBox, blur_regions, detect_regions, load_detectors
 from smartray.sanitize.hashes import dhash, phash
 from smartray.sanitize.probe import LOSSLESS_FORMATS, Probe, probe
 from smartray.types import Image, Reason, RejectedInput
@@ -138,6 +140,7 @@ def quality_metrics(img: Image, gray: Image, gray_small: Image, small: Image) ->
         "is_grayscale": is_grayscale(small),
         "phash": phash(gray_small),
         "dhash": dhash(gray_small),
+        "descriptor": descriptor(gray_small),
     }
 
 
@@ -208,30 +211,44 @@ def sanitize_image(data: bytes, *, config: SanitizeConfig, name: str = "") -> di
     }
 
 
+def boxes_json(found: list[NamedBox]) -> str:
+    """The `blurred_boxes` column: detector and box of each blurred region, as JSON."""
+    return json.dumps(
+        [{"detector": name, "x": x, "y": y, "w": w, "h": h} for name, (x, y, w, h) in found],
+        separators=(",", ":"),
+    )
+
+
 def sanitize_pixels(img: Image, *, config: SanitizeConfig, lossless: bool) -> dict[str, Any]:
     """Metrics and hashes of upright pixels, then the blur, re-encoding and thumbnail.
 
     What images and video frames share. Returns the `assets` columns `format`,
-    `stored_bytes`, `blurred_regions`, `data`, `thumbnail` and the quality metrics.
+    `stored_bytes`, `blurred_regions`, `blurred_boxes`, `data`, `thumbnail` and the
+    quality metrics. `blurred_boxes` is the audit of the blur: a JSON list of
+    `{"detector", "x", "y", "w", "h"}` in stored pixels, `[]` when the detectors found
+    nothing, None when blurring was off.
     """
     # One reduced copy serves detection, hashes, the grayscale test and the thumbnail.
     small, scale = shrink(img, config.detect_max_side)
     gray = to_gray(img)
     gray_small = to_gray(small)
     metrics = quality_metrics(img, gray, gray_small, small)
-    regions = 0
+    found: list[NamedBox] = []
+    audit = None
     if config.blur and config.detectors:
-        boxes = detect_regions(gray_small, scale, load_detectors(tuple(config.detectors)))
-        if boxes:
-            img = blur_regions(img.copy(), boxes)
+        names = tuple(config.detectors)
+        found = detect_regions(gray_small, scale, load_detectors(names), names)
+        if found:
+            img = blur_regions(img.copy(), [box for _, box in found])
             small, _ = shrink(img, config.detect_max_side)
-        regions = len(boxes)
+        audit = boxes_json(found)
     encoded, fmt = encode(img, lossless=lossless, jpeg_quality=config.jpeg_quality)
     return {
         "format": fmt,
         **metrics,
         "stored_bytes": len(encoded),
-        "blurred_regions": regions,
+        "blurred_regions": len(found),
+        "blurred_boxes": audit,
         "data": encoded,
         "thumbnail": thumbnail(small, side=config.thumbnail_side),
     }

@@ -17,7 +17,7 @@ ASSETS = TableSpec(
     description="sanitized images and video frames: re-encoded bytes, thumbnail, intrinsic "
     "metrics and hashes",
     key=("asset_id",),
-    heavy_columns=("data", "thumbnail"),
+    heavy_columns=("data", "thumbnail", "descriptor"),
     schema=pa.schema(
         [
             # lowercase hex sha256 of the source bytes; a frame: of "{video_id}:{frame_index}"
@@ -52,6 +52,14 @@ ASSETS = TableSpec(
             _f("parent_id", pa.string(), nullable=True),  # the asset it was derived from
             _f("augment_ops", pa.string(), nullable=True),  # canonical JSON op list
             _f("augment_seed", pa.int64(), nullable=True),  # with the ops: the same bytes
+            # 32x32 grayscale of the unblurred pixels (1,024 bytes): near-duplicates are
+            # confirmed on it; null for assets ingested before it existed (curate then
+            # makes it from the thumbnail)
+            _f("descriptor", pa.binary(), nullable=True),
+            # the blur's audit: JSON list of {"detector", "x", "y", "w", "h"} in stored
+            # pixels; "[]" when nothing was found, null when blurring was off or for
+            # assets ingested before it existed (`smartray ingest --resanitize` fills it)
+            _f("blurred_boxes", pa.string(), nullable=True),
         ]
     ),
 )
