@@ -32,13 +32,35 @@ $(OPENCV_DOC):
 	cd .cache && (apt-get download opencv-doc >/dev/null && dpkg -x opencv-doc_*.deb opencv-doc \
 		&& rm -f opencv-doc_*.deb) || echo "opencv-doc not available: the demo uses generated video only"
 
+# Fashion-MNIST (Debian's dataset-fashion-mnist, 31 MB): a real corpus of small low-texture
+# images for the near-duplicate tests. The installed package is used where there is one.
+FASHION_MNIST := .cache/fashion-mnist/usr/share/datasets/fashion-mnist
+
+$(FASHION_MNIST):
+	mkdir -p .cache/fashion-mnist
+	test -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz || (cd .cache && \
+		(apt-get download dataset-fashion-mnist >/dev/null 2>&1 || \
+		 (apt-get update -qq && apt-get download dataset-fashion-mnist >/dev/null)) && \
+		dpkg -x dataset-fashion-mnist_*.deb fashion-mnist && rm -f dataset-fashion-mnist_*.deb)
+	mkdir -p $(FASHION_MNIST)
+
+# Real photos without faces for the blur tests and bench/blur.py: Debian's mate-backgrounds
+# (30 wallpapers), unpacked, not installed. opencv-doc above has the photos with faces.
+MATE_BACKGROUNDS := .cache/mate-backgrounds/usr/share/backgrounds/mate
+
+$(MATE_BACKGROUNDS):
+	mkdir -p .cache/mate-backgrounds
+	cd .cache && (apt-get download mate-backgrounds >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get download mate-backgrounds >/dev/null)) && \
+		dpkg -x mate-backgrounds_*.deb mate-backgrounds && rm -f mate-backgrounds_*.deb
+
 demo: $(STAMP) | $(OPENCV_DOC)
 	$(BIN)/smartray demo --lake $(LAKE)
 
-test: $(STAMP)
+test: $(STAMP) | $(FASHION_MNIST) $(OPENCV_DOC) $(MATE_BACKGROUNDS)
 	$(BIN)/python -m pytest
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) | $(OPENCV_DOC) $(MATE_BACKGROUNDS)
 	$(BIN)/python -m pytest -m "not integration"
 
 lint: $(STAMP)

@@ -18,6 +18,9 @@ class IngestConfig(BaseModel):
         incremental: Skip inputs an earlier run saw unchanged, without reading them.
         task_retries: Times Ray retries a task whose worker died.
         video: How videos are read and sampled.
+        resanitize: Instead of ingesting, sanitize the image assets whose recorded
+            sources lie under `sources` again, with these settings, and replace their
+            rows (same `asset_id`) in one run; sources that are gone are listed.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -30,3 +33,4 @@ class IngestConfig(BaseModel):
     incremental: bool = True
     task_retries: int = Field(2, ge=0)
     video: VideoSettings = VideoSettings()
+    resanitize: bool = False

@@ -33,7 +33,7 @@ class IngestJob(JobSettings):
     blur: bool = field_from(
         SanitizeConfig,
         "blur",
-        description="blur faces and licence plates (--no-blur turns it off)",
+        description="blur faces (and plates with --detectors face,plate; --no-blur: off)",
     )
     detectors: list[str] = field_from(
         SanitizeConfig,
@@ -48,6 +48,12 @@ class IngestJob(JobSettings):
         IngestConfig,
         "incremental",
         description="skip inputs seen unchanged before (--no-incremental reads all)",
+    )
+    resanitize: bool = field_from(
+        IngestConfig,
+        "resanitize",
+        description="sanitize the image assets whose sources lie under SOURCE again, with "
+        "today's settings, replacing their rows in one run; lists sources that are gone",
     )
     ray_address: str | None = Field(None, description="Ray cluster to join (default: local)")
     fps: float | None = field_from(
@@ -81,6 +87,7 @@ def config(cfg: IngestJob) -> IngestConfig:
         lake=cfg.lake,
         rows_per_block=cfg.rows_per_block,
         incremental=cfg.incremental,
+        resanitize=cfg.resanitize,
         sanitize=SanitizeConfig(
             max_bytes=cfg.max_bytes,
             max_pixels=cfg.max_pixels,

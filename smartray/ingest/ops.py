@@ -54,6 +54,9 @@ RESULT_SCHEMA = pa.schema(
         # videos only: new frame rows in the part, and the `videos` row of a new video
         pa.field("frames", pa.int64()),
         pa.field("video_row", pa.string()),
+        # new assets only: regions blurred, and assets with one or more (frames: summed)
+        pa.field("blurred_regions", pa.int64()),
+        pa.field("blurred_assets", pa.int64()),
     ]
 )
 
@@ -126,6 +129,8 @@ def ingest_batch(
             out["reason"], out["detail"] = str(Reason.INTERNAL_ERROR), f"{type(e).__name__}: {e}"
             continue
         out["status"] = NEW
+        out["blurred_regions"] = regions = asset["blurred_regions"]
+        out["blurred_assets"] = int(regions > 0)
         batch_ids.add(asset_id)
         assets.append({"asset_id": asset_id, **asset, "run_id": run_id, "ingested_at": now})
     if assets:
@@ -135,6 +140,20 @@ def ingest_batch(
                 out["part_path"], out["part_size"] = part.path, part.size
                 out["part_rows"], out["part_stats"] = part.num_records, part.stats
     return pa.Table.from_pylist(results, schema=RESULT_SCHEMA)
+
+
+def blur_counts(results: pa.Table) -> dict[str, int]:
+    """`blurred_regions` and `blurred_assets` of a run's new assets (first row per id)."""
+    regions = assets = 0
+    seen: set[str] = set()
+    for r in results.select(
+        ["asset_id", "status", "blurred_regions", "blurred_assets"]
+    ).to_pylist():
+        if r["status"] == NEW and r["asset_id"] not in seen:
+            seen.add(r["asset_id"])
+            regions += r["blurred_regions"] or 0
+            assets += r["blurred_assets"] or 0
+    return {"blurred_regions": regions, "blurred_assets": assets}
 
 
 def read_input(entry: SourceEntry, reader: Reader, max_bytes: int) -> bytes:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray
 from ray.exceptions import OutOfMemoryError, WorkerCrashedError
 
@@ -27,11 +29,13 @@ from smartray.ingest.incremental import FINGERPRINT_COLUMNS, split_unchanged
 from smartray.ingest.ops import (
     INPUT_SCHEMA,
     RESULT_SCHEMA,
+    blur_counts,
     entries_to_rows,
     ingest_batch,
     known_id_index,
 )
 from smartray.ingest.reconcile import reconcile
+from smartray.ingest.resanitize import gone, plan, resanitize_batch
 from smartray.ingest.video import ingest_video_batch, is_video
 from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
 from smartray.sanitize.detect import load_detectors
@@ -58,8 +62,14 @@ class IngestSummary(RunSummary):
             f"ingest {self.run_id}: listed {c['listed']}, unchanged {c['unchanged']}, "
             f"ingested {c['ingested']}, "
             f"duplicates {c['duplicates']}, quarantined {c['quarantined']} "
-            f"({c['quarantine_new']} new rows){videos}; tables: {versions}"
+            f"({c['quarantine_new']} new rows){videos}{_blurred(c)}; tables: {versions}"
         )
+
+
+def _blurred(c: dict[str, int]) -> str:
+    if "blurred_regions" not in c:  # a run recorded before the blur was audited
+        return ""
+    return f"; blurred {c['blurred_regions']} regions in {c['blurred_assets']} assets"
 
 
 def ingest(
@@ -87,6 +97,8 @@ def ingest(
 
     if config.sanitize.blur and config.sanitize.detectors:
         load_detectors(tuple(config.sanitize.detectors))  # a bad name is a usage error, now
+    if config.resanitize:
+        return resanitize(config, reader=reader, ray_address=ray_address)
     lake = Lake(config.lake)
     location = lake.location
     s3 = S3Settings.from_env()
@@ -177,6 +189,7 @@ def ingest(
         "quarantined": rec.counts["quarantined"],
         "quarantine_new": q.rows_written,
         "worker_crash": rec.counts["worker_crash"],
+        **blur_counts(results),
     }
     session.record()
     log.info(
@@ -184,6 +197,83 @@ def ingest(
         run.run_id, t_list, t_prepare, t_process, lap(),
     )  # fmt: skip
     return IngestSummary.of(run)
+
+
+class ResanitizeSummary(IngestSummary):
+    """What a re-sanitize run did; `line()` is its summary, then one line per gone asset."""
+
+    gone: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        """targets, re-sanitized, gone, skipped, blurred; then the gone assets."""
+        c = self.counts
+        versions = ", ".join(f"{k} v{v}" for k, v in sorted(self.versions.items()))
+        head = (
+            f"resanitize {self.run_id}: assets {c['targets']}, resanitized {c['resanitized']}, "
+            f"gone {c['gone']}, frames and augmented skipped {c['skipped']}{_blurred(c)}; "
+            f"tables: {versions}"
+        )
+        return "\n".join([head, *(f"gone: {g}" for g in self.gone)])
+
+
+def resanitize(
+    config: IngestConfig, *, reader: Reader | None = None, ray_address: str | None = None
+) -> ResanitizeSummary:
+    """Sanitizes image assets again from their recorded sources; replaces their rows once.
+
+    See `smartray/ingest/resanitize.py`. The new rows pass through the driver's memory
+    for the one upsert (which rewrites only the files holding those asset ids).
+    """
+    lake = Lake(config.lake)
+    session = lake.session("ingest", config.model_dump(mode="json"))
+    run = session.run
+    for spec in (ASSETS, ASSET_SOURCES, RUNS):
+        session.ensure(spec)
+        session.pin(spec)
+    sources = session.read(ASSET_SOURCES, columns=["asset_id", "source_uri"])
+    entries, targets, skipped = plan(
+        session.read(ASSETS, columns=["asset_id", "media_type"]), sources, list(config.sources)
+    )
+    results, crashes = RESULT_SCHEMA.empty_table(), dict[str, str]()
+    if entries:
+        started = ensure_ray(ray_address)
+        try:
+            kwargs = {
+                "config": config.sanitize,
+                "location": lake.location,
+                "run_id": run.run_id,
+                "known_ref": ray.put(known_id_index(pa.array(list(targets), pa.string()))),
+                "reader": reader or SourceReader(S3Settings.from_env()),
+            }
+            results, crashes = _process(
+                entries, config, kwargs, _resanitize_batch, config.rows_per_block
+            )
+        finally:
+            if started:
+                ray.shutdown()
+    new = results.filter(pc.equal(results["status"], "new"))
+    parts = sorted(set(new["part_path"].to_pylist()))
+    fs, root = lake.location.filesystem()
+    base = f"{root}/{ASSETS.name}"
+    if parts:
+        rows = pa.concat_tables(pq.read_table(f"{base}/{p}", filesystem=fs) for p in parts)
+        session.commit(ASSETS, rows, mode="upsert")
+    for p in parts:  # the upsert wrote its own files; these were never committed
+        fs.delete_file(f"{base}/{p}")
+    lost = gone(targets, results, crashes)
+    run.counts = {
+        "targets": len(targets),
+        "resanitized": len(targets) - len(lost),
+        "gone": len(lost),
+        "skipped": skipped,
+        **blur_counts(results),
+    }
+    session.record()
+    for line in lost:
+        log.warning("not re-sanitized, no source left: %s", line)
+    summary = ResanitizeSummary.of(run)
+    summary.gone = tuple(lost)
+    return summary
 
 
 def _import_worker_modules() -> int:
@@ -324,6 +414,11 @@ def _one_by_one(
 def _ingest_batch(batch: pa.Table, *, known_ref: ray.ObjectRef[Any], **kwargs: Any) -> pa.Table:
     """`ingest_batch` with the known asset ids fetched from the object store."""
     return ingest_batch(batch, known_ids=ray.get(known_ref), **kwargs)
+
+
+def _resanitize_batch(batch: pa.Table, *, known_ref: ray.ObjectRef[Any], **kwargs: Any) -> pa.Table:
+    """`resanitize_batch` with the asset ids to re-sanitize fetched from the object store."""
+    return resanitize_batch(batch, known_ids=ray.get(known_ref), **kwargs)
 
 
 def _ingest_video_batch(

@@ -116,6 +116,8 @@ def ingest_video_batch(
         new_video = not is_known(known_videos, video_id)
         out["status"] = NEW if new_frames or new_video else KNOWN
         out["frames"] = len(new_frames)
+        out["blurred_regions"] = sum(f["blurred_regions"] for f in new_frames)
+        out["blurred_assets"] = sum(f["blurred_regions"] > 0 for f in new_frames)
         if new_video:
             facts = {**info, "source_uri": row["uri"], "source_bytes": len(data), "run_id": run_id}
             out["video_row"] = json.dumps({"video_id": video_id, **facts})
