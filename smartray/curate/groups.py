@@ -80,9 +80,7 @@ def star_groups(
 
     Connected components chain: A near B near C puts A and C together however far apart
     they are, and on low-texture images one component swallows a corpus. Here a group is
-    a star instead: a representative and the units confirmed near it. Candidates are
-    confirmed lazily, a batch at a time, so a corpus of look-alikes costs about one
-    confirmation per asset rather than one per candidate pair.
+    a star instead: a representative and the units confirmed near it.
 
     Args:
         asset_ids: Row ids.
@@ -91,7 +89,7 @@ def star_groups(
         candidates: Candidate pairs of rows, [m, 2] (hash neighbours).
         stored: Each row's stored group (its representative's asset id), None if new.
         score: Scores a batch of row pairs ([k, 2] -> [k]); a pair is confirmed when its
-            score reaches `threshold`.
+            score reaches `threshold`. Called once, with one row pair per pair of units.
         threshold: Smallest confirmed score.
 
     Returns:
@@ -101,43 +99,33 @@ def star_groups(
     The rules, in order:
     1. A unit with a stored member keeps that group (the one most of its stored members
        have; ties: the smallest name); groups never merge.
-    2. A new unit with candidates among the stored representatives joins the one it is
-       most alike (highest confirmed score; ties: the smallest name).
-    3. The other new units form stars in rounds: the units with the most candidates
-       (ties: smallest asset id) that are not candidates of each other become
-       representatives; each unplaced candidate of theirs that they confirm joins the
-       most alike of them; a representative that confirms nobody is a group of one.
+    2. A new unit confirmed near stored representatives joins the one it is most alike
+       (highest score; ties: the smallest name).
+    3. The other new units form stars: in order of how many unplaced units each is
+       confirmed near (most first; ties: smallest asset id), a unit not yet placed
+       becomes a representative and takes every unplaced unit confirmed near it. An
+       original with its copies thus leads their star, not a look-alike of it.
     """
     n = len(asset_ids)
     n_units = int(units.max()) + 1 if n else 0
     first = [""] * n_units  # each unit's smallest asset id: its name if it leads a star
-    lead_row = [-1] * n_units
     for row, unit in enumerate(units.tolist()):
         if not first[unit] or asset_ids[row] < first[unit]:
-            first[unit], lead_row[unit] = asset_ids[row], row
-    # one candidate row pair per pair of units
-    link: dict[tuple[int, int], tuple[int, int]] = {}
+            first[unit] = asset_ids[row]
+    link: dict[tuple[int, int], tuple[int, int]] = {}  # one row pair per pair of units
     for i, j in candidates.tolist():
         a, b = int(units[i]), int(units[j])
         if a != b:
             link.setdefault((a, b) if a < b else (b, a), (i, j))
-    near: dict[int, set[int]] = {}
-    for a, b in link:
-        near.setdefault(a, set()).add(b)
-        near.setdefault(b, set()).add(a)
-    scored = confirmed = 0
-
-    def batch(unit_pairs: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
-        nonlocal scored, confirmed
-        if not unit_pairs:
-            return {}
-        rows = np.array([link[(a, b) if a < b else (b, a)] for a, b in unit_pairs], dtype=np.int64)
-        got = score(rows.reshape(-1, 2))
-        scored += len(unit_pairs)
-        out = {p: float(s) for p, s in zip(unit_pairs, got.tolist(), strict=True) if s >= threshold}
-        confirmed += len(out)
-        return out
-
+    keys = list(link)
+    rows = np.array([link[k] for k in keys], dtype=np.int64).reshape(-1, 2)
+    scores = score(rows) if len(rows) else np.empty(0, dtype=np.float32)
+    near: dict[int, dict[int, float]] = {}
+    for (a, b), s in zip(keys, scores.tolist(), strict=True):
+        if s >= threshold:
+            near.setdefault(a, {})[b] = s
+            near.setdefault(b, {})[a] = s
+    confirmed = sum(len(v) for v in near.values()) // 2
     group_of: dict[int, str] = {}
     votes: dict[int, dict[str, int]] = {}
     for row, g in enumerate(stored):
@@ -148,54 +136,20 @@ def star_groups(
         group_of[unit] = min(tally, key=lambda g: (-tally[g], g))
     row_of = {aid: row for row, aid in enumerate(asset_ids)}
     rep_units = {int(units[row_of[g]]): g for g in set(group_of.values()) if g in row_of}
-    # 2. new units near stored representatives
-    asks = [
-        (u, r)
-        for u in range(n_units)
-        if u not in group_of
-        for r in near.get(u, ())
-        if r in rep_units
-    ]
-    best: dict[int, tuple[float, str]] = {}
-    for (u, r), s in batch(asks).items():
-        option = (-s, rep_units[r])
-        if u not in best or option < best[u]:
-            best[u] = option
-    for u, (_, g) in best.items():
-        group_of[u] = g
-    # 3. stars among the rest, in rounds
-    free = {u for u in range(n_units) if u not in group_of}
-    while free:
-        degree = {u: len(near.get(u, set()) & free) for u in free}
-        centers: list[int] = []
-        taken: set[int] = set()
-        for u in sorted(free, key=lambda u: (-degree[u], first[u])):
-            if u not in taken:
-                centers.append(u)
-                taken.add(u)
-                taken.update(near.get(u, set()) & free)
-        center_set = set(centers)
-        asks = [
-            (c, v)
-            for c in centers
-            for v in sorted(near.get(c, set()) & free)
-            if v not in center_set
-        ]
-        joins: dict[int, tuple[float, str]] = {}
-        for (c, v), s in batch(asks).items():
-            option = (-s, first[c])
-            if v not in joins or option < joins[v]:
-                joins[v] = option
-        for c in centers:
-            group_of[c] = first[c]
-        for v, (_, g) in joins.items():
-            group_of[v] = g
-        free -= center_set | joins.keys()
-        # a unit whose candidates are all placed can only be a group of one
-        free = {u for u in free if near.get(u, set()) & free} | set()
-        for u in list(range(n_units)):
-            if u not in group_of and u not in free:
-                group_of[u] = first[u]
-    for u in range(n_units):
-        group_of.setdefault(u, first[u])
-    return [group_of[int(u)] for u in units.tolist()], scored, confirmed
+    for unit in range(n_units):  # 2. new units near stored representatives
+        if unit in group_of:
+            continue
+        options = [(-s, rep_units[r]) for r, s in near.get(unit, {}).items() if r in rep_units]
+        if options:
+            group_of[unit] = min(options)[1]
+    free = [u for u in range(n_units) if u not in group_of]  # 3. stars
+    free_set = set(free)
+    degree = {u: sum(1 for v in near.get(u, {}) if v in free_set) for u in free}
+    for center in sorted(free, key=lambda u: (-degree[u], first[u])):
+        if center in group_of:
+            continue
+        group_of[center] = first[center]
+        for other in near.get(center, {}):
+            if other in free_set and other not in group_of:
+                group_of[other] = first[center]
+    return [group_of[int(u)] for u in units.tolist()], len(keys), confirmed

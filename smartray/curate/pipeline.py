@@ -6,7 +6,8 @@
 2. Candidates are confirmed on pixels (`confirm.py`) in Ray tasks, on the descriptors of
    the candidate rows only (read once, sent to the object store once).
 3. Groups are stars (`groups.star_groups`): a representative and the assets confirmed near
-   it; the frames of a video and an augmented child with its parent move as one unit.
+   it, representatives taken most confirmed neighbours first; the frames of a video and
+   an augmented child with its parent move as one unit.
    Only rows whose group changed are upserted into `dup_groups`.
 
 Incremental: an asset without a `dup_groups` row is new, and only candidates with a new
@@ -100,7 +101,7 @@ def _score_task(images: npt.NDArray[np.uint8], pairs: I64, threshold: float) -> 
 
 
 class RayScorer:
-    """Scores batches of candidate pairs on pixels (`confirm.py`) in Ray tasks.
+    """Scores candidate pairs on pixels (`confirm.py`) in Ray tasks.
 
     The descriptors of every candidate row go to the object store once; each batch is
     cut into tasks of at most `PAIRS_PER_TASK` pairs, at least one per CPU.
