@@ -55,7 +55,7 @@ def test_groups_do_not_chain_across_classes_and_the_split_keeps_its_ratios(fashi
     cross = sum(label[a] != label[b] for a, b in pairs)
     # hash pairs alone: 27.5 % between classes, one group of 85 % (the figures).
     # Pixel confirmation leaves a few look-alikes of neighbouring classes (shirt / coat /
-    # pullover at 28 px): 8.4 % of 155 pairs on the 10,000 (BENCHMARKS.md); the goal of
+    # pullover at 28 px): 7.1 % of 182 pairs on the 10,000 (BENCHMARKS.md); the goal of
     # 1 % is not reached yet.
     assert cross <= 0.1 * max(len(pairs), 1), (cross, len(pairs))
     sizes = Counter(r["dup_group"] for r in groups)
