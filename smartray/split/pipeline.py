@@ -66,13 +66,14 @@ def check_ratios(
     sizes: dict[str, int],
     tolerance: float,
 ) -> None:
-    """Raises a ConfigError when a group too big for the ratios makes a share miss.
+    """Raises a ConfigError when groups too big for the ratios make a share miss.
 
-    That is: a realized share misses its ratio by more than `tolerance`, and the largest
-    group alone holds more than `tolerance` of the assets (a giant near-duplicate group,
-    one long video): whole groups cannot be cut. A miss of many small groups placed by
-    chance (a small lake) is only logged. The message gives each missed share and the
-    largest groups with their share of the assets.
+    That is: a realized share misses its ratio by more than `tolerance`, and no placement
+    of these groups would do better: packing them largest first, each into the split
+    furthest below its share, misses by more than `tolerance` too (a giant near-duplicate
+    group, a few long videos in a small lake). A miss that a better placement avoids (many
+    small groups placed by their hash in a small lake) is only logged. The message gives
+    each missed share and the largest groups with their share of the assets.
     """
     total = sum(assets.values())
     if not total:
@@ -85,8 +86,11 @@ def check_ratios(
     if not missed:
         return
     largest = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-    if largest[0][1] <= tolerance * total:
-        log.warning("split %s: %s, with no group over %s of the assets", name, missed, tolerance)
+    packed = dict.fromkeys(ratios, 0)
+    for _, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
+        packed[max(ratios, key=lambda s: ratios[s] * total - packed[s])] += n
+    if all(abs(packed[s] / total - r) <= tolerance for s, r in ratios.items()):
+        log.warning("split %s: %s (groups placed by hash; they would fit)", name, missed)
         return
     groups = ", ".join(f"{g[:16]} {n} assets ({100 * n / total:.1f} %)" for g, n in largest)
     raise ConfigError(
