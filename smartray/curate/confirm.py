@@ -124,15 +124,22 @@ def score_pairs(images: F32, pairs: I64, threshold: float) -> F32:
     out = np.empty(len(pairs), dtype=np.float32)
     if not len(pairs):
         return out
-    band, blur = _unit_rows(images, _band), _unit_rows(images, _blurred)
+    # per-image features once, and only for the images these pairs use (a task gets the
+    # descriptors of every candidate row, but scores only its share of the pairs)
+    used, local = np.unique(pairs, return_inverse=True)
+    mine = images[used]
+    bands = np.stack([_band(img) for img in mine])
+    flat = bands.reshape(len(mine), -1).std(axis=1) < FLAT_STD
+    band, blur = _unit_rows(bands, _same), _unit_rows(mine, _blurred)
+    extra = strictness(mine)
+    a, b = local.reshape(-1, 2)[:, 0], local.reshape(-1, 2)[:, 1]
     i, j = pairs[:, 0], pairs[:, 1]
-    direct = np.einsum("ij,ij->i", band[i], band[j])
-    gate = np.einsum("ij,ij->i", blur[i], blur[j])
-    flat = np.array([float(_band(img).std()) < FLAT_STD for img in images])
-    extra = strictness(images)
-    need = threshold + np.maximum(extra[i], extra[j])  # what each pair must reach
+    direct = np.einsum("ij,ij->i", band[a], band[b])
+    gate = np.einsum("ij,ij->i", blur[a], blur[b])
+    need = threshold + np.maximum(extra[a], extra[b])  # what each pair must reach
+    flat_i, flat_j = flat[a], flat[b]
     out[:] = direct
-    either_flat = flat[i] | flat[j]
+    either_flat = flat_i | flat_j
     for k in np.flatnonzero(either_flat).tolist():  # no structure: brightness decides
         out[k] = pair_score(images[i[k]], images[j[k]])
     align = ~either_flat & (direct < need) & (direct >= FLOOR) & (gate >= GATE)
@@ -140,6 +147,10 @@ def score_pairs(images: F32, pairs: I64, threshold: float) -> F32:
         out[k] = max(float(direct[k]), pair_score(images[i[k]], images[j[k]]))
     # scores of low-information pairs move down by what they must reach beyond `threshold`
     return np.asarray(np.where(either_flat, out, out - (need - threshold)), dtype=np.float32)
+
+
+def _same(img: F32) -> F32:
+    return img
 
 
 def _blurred(img: F32) -> F32:
