@@ -13,8 +13,10 @@ class IngestConfig(BaseModel):
         sources: Local folders or files.
         lake: Lake root (local path or s3://); None means env `SMARTRAY_LAKE` or ./lake.
         sanitize: Limits and sanitize settings.
-        rows_per_block: Inputs per Ray task; each task writes one Parquet part.
-        num_blocks: Fixed number of Ray tasks instead (None: from rows_per_block).
+        block_seconds: Estimated seconds of work per Ray task (`ingest/blocks.py`); each
+            task writes one Parquet part, and tasks shrink toward the end of the run.
+        rows_per_block: Inputs per Ray task instead (None: by work).
+        num_blocks: A fixed number of Ray tasks instead (None: by work).
         incremental: Skip inputs an earlier run saw unchanged, without reading them.
         task_retries: Times Ray retries a task whose worker died.
         video: How videos are read and sampled.
@@ -28,7 +30,8 @@ class IngestConfig(BaseModel):
     sources: tuple[str, ...] = Field(min_length=1)
     lake: str | None = None
     sanitize: SanitizeConfig = SanitizeConfig()
-    rows_per_block: int = Field(128, ge=1)
+    block_seconds: float = Field(1.5, gt=0, le=600)
+    rows_per_block: int | None = Field(None, ge=1)
     num_blocks: int | None = Field(None, ge=1)
     incremental: bool = True
     task_retries: int = Field(2, ge=0)

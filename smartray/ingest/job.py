@@ -41,8 +41,11 @@ class IngestJob(JobSettings):
         default=list(_DETECTORS),
         description="face, plate or module:Class",
     )
-    rows_per_block: int = field_from(
-        IngestConfig, "rows_per_block", description="inputs per Ray task"
+    block_seconds: float = field_from(
+        IngestConfig, "block_seconds", description="estimated seconds of work per Ray task"
+    )
+    rows_per_block: int | None = field_from(
+        IngestConfig, "rows_per_block", description="inputs per Ray task (default: by work)"
     )
     incremental: bool = field_from(
         IngestConfig,
@@ -85,6 +88,7 @@ def config(cfg: IngestJob) -> IngestConfig:
     return IngestConfig(
         sources=tuple(cfg.sources),
         lake=cfg.lake,
+        block_seconds=cfg.block_seconds,
         rows_per_block=cfg.rows_per_block,
         incremental=cfg.incremental,
         resanitize=cfg.resanitize,

@@ -1,57 +1,62 @@
-"""The ingest job on Ray Data: list, read + sanitize + write parts, reconcile, commit.
+"""The ingest job on Ray: list, read + sanitize + write parts, reconcile, commit.
 
-Layout (PERFORMANCE.md): the listing becomes a small dataset of paths; one fused
-`map_batches(batch_size=None)` task per block reads its files itself, sanitizes them and
-writes its new assets as one Parquet part, so image bytes never cross the object store.
-The driver then reconciles and commits each table once.
+Layout (PERFORMANCE.md): the listing is cut into blocks by estimated work
+(`blocks.py`); one Ray task per block reads its files itself, sanitizes them and writes
+its new assets as one Parquet part, so image bytes never cross the object store, and
+returns a typed `BlockResult` (`tasks.py`). The driver then reconciles and commits each
+table once.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
-import warnings
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
-from ray.exceptions import OutOfMemoryError, WorkerCrashedError
 
 from smartray.cluster.local import ensure_ray
-from smartray.errors import SmartrayError, SourceError
+from smartray.ingest import blocks as cut
 from smartray.ingest.config import IngestConfig
 from smartray.ingest.incremental import FINGERPRINT_COLUMNS, split_unchanged
-from smartray.ingest.ops import (
-    INPUT_SCHEMA,
-    RESULT_SCHEMA,
-    blur_counts,
-    entries_to_rows,
-    ingest_batch,
-    known_id_index,
-)
+from smartray.ingest.ops import ingest_block, known_id_index
+from smartray.ingest.outcomes import BlockResult, blur_counts
 from smartray.ingest.reconcile import reconcile
-from smartray.ingest.resanitize import gone, plan, resanitize_batch
-from smartray.ingest.video import ingest_video_batch, is_video
+from smartray.ingest.resanitize import gone, plan, resanitize_block
+from smartray.ingest.tasks import (
+    BlockFn,
+    IngestTaskError,
+    cluster_cpus,
+    local_files_placement,
+    run_blocks,
+    warm_up_workers,
+)
+from smartray.ingest.video import ingest_video_block, is_video
 from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
 from smartray.sanitize.detect import load_detectors
 from smartray.sources import S3Settings, SourceReader, list_inputs
 from smartray.sources.base import Reader, SourceEntry
 from smartray.tables import ASSET_SOURCES, ASSETS, QUARANTINE, RUNS, VIDEOS, Lake, RunSummary
 
+__all__ = ["IngestSummary", "IngestTaskError", "ResanitizeSummary", "ingest", "resanitize"]
+
 log = logging.getLogger(__name__)
 
 
-class IngestTaskError(SmartrayError):
-    """An ingest task failed for a reason other than its input (nothing was committed)."""
-
-
+@dataclass
 class IngestSummary(RunSummary):
-    """What an ingest run did; `line()` is the job's one summary line."""
+    """What an ingest run did; `line()` is the job's one summary line.
+
+    `timing` (not recorded in `runs`: it differs run to run) has the seconds from the
+    call to the first task starting (`first_task_s`), from then to the last task's end
+    (`tasks_s`), and in all (`total_s`), and the number of tasks (`tasks`).
+    """
+
+    timing: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
         """listed, ingested, duplicates, quarantined, and table versions."""
@@ -89,6 +94,7 @@ def ingest(
     Raises:
         SourceError: a source does not exist or cannot be listed (nothing is written).
     """
+    called = time.time()
     clock = [time.perf_counter()]
 
     def lap() -> float:
@@ -100,7 +106,6 @@ def ingest(
     if config.resanitize:
         return resanitize(config, reader=reader, ray_address=ray_address)
     lake = Lake(config.lake)
-    location = lake.location
     s3 = S3Settings.from_env()
     listing = list_inputs(config.sources, s3)
     t_list = lap()
@@ -127,9 +132,8 @@ def ingest(
         )
     started = ensure_ray(ray_address) if todo or videos else False
     if todo or videos:
-        _warm_up_workers()  # workers import while the driver reads the known ids
+        warm_up_workers()  # workers import while the driver reads the known ids
     known = known_id_index(session.keys(ASSETS))
-    known_videos = known_id_index(session.keys(VIDEOS) if videos else pa.array([], pa.string()))
     log.info(
         "run %s: %d input(s) to read, %d unchanged since an earlier run",
         run.run_id,
@@ -137,36 +141,32 @@ def ingest(
         len(unchanged),
     )
     t_prepare = lap()
-    results, crashes = RESULT_SCHEMA.empty_table(), dict[str, str]()
+    images: list[BlockResult] = []
+    video_results: list[BlockResult] = []
+    crashes: dict[str, str] = {}
     try:
         common = {
             "config": config.sanitize,
-            "location": location,
+            "location": lake.location,
             "run_id": run.run_id,
-            # In the object store once; every task maps the same bytes (zero-copy).
-            "known_ref": ray.put(known) if todo or videos else None,
+            "known_ids": known,
             "reader": reader or SourceReader(s3),
         }
-        outputs = []
         if todo:
-            outputs.append(_process(todo, config, common, _ingest_batch, config.rows_per_block))
+            images, crashes = _run(todo, config, common, ingest_block)
         if videos:  # one video per task: each is a long job of its own
-            video_kwargs = {
-                **common,
-                "video": config.video,
-                "known_videos_ref": ray.put(known_videos),
-            }
-            outputs.append(_process(videos, config, video_kwargs, _ingest_video_batch, 1))
-        if outputs:
-            results = pa.concat_tables([r for r, _ in outputs])
-            crashes = {k: v for _, c in outputs for k, v in c.items()}
+            known_videos = known_id_index(session.keys(VIDEOS))
+            kwargs = {**common, "video": config.video, "known_videos": known_videos}
+            video_results, lost = _run(videos, config, kwargs, ingest_video_block, rows=1)
+            crashes.update(lost)
     finally:
         if started:
             ray.shutdown()
     t_process = lap()
     rec = reconcile(
         listing,
-        results,
+        images,
+        video_results,
         run_id=run.run_id,
         unchanged=frozenset(e.uri for e in unchanged),
         crashes=crashes,
@@ -189,14 +189,26 @@ def ingest(
         "quarantined": rec.counts["quarantined"],
         "quarantine_new": q.rows_written,
         "worker_crash": rec.counts["worker_crash"],
-        **blur_counts(results),
+        **blur_counts([*images, *video_results]),
     }
     session.record()
     log.info(
         "run %s: list %.1f s, prepare %.1f s, process %.1f s, reconcile + commit %.1f s",
         run.run_id, t_list, t_prepare, t_process, lap(),
     )  # fmt: skip
-    return IngestSummary.of(run)
+    summary = IngestSummary.of(run)
+    summary.timing = _timing(called, [*images, *video_results])
+    return summary
+
+
+def _timing(called: float, results: Sequence[BlockResult]) -> dict[str, float]:
+    """`IngestSummary.timing`: fixed cost before the first task, the tasks' span, total."""
+    timing = {"total_s": time.time() - called, "tasks": float(len(results))}
+    if results:
+        first = min(r.started for r in results)
+        timing["first_task_s"] = first - called
+        timing["tasks_s"] = max(r.finished for r in results) - first
+    return {k: round(v, 3) for k, v in timing.items()}
 
 
 class ResanitizeSummary(IngestSummary):
@@ -234,7 +246,8 @@ def resanitize(
     entries, targets, skipped = plan(
         session.read(ASSETS, columns=["asset_id", "media_type"]), sources, list(config.sources)
     )
-    results, crashes = RESULT_SCHEMA.empty_table(), dict[str, str]()
+    results: list[BlockResult] = []
+    crashes: dict[str, str] = {}
     if entries:
         started = ensure_ray(ray_address)
         try:
@@ -242,17 +255,14 @@ def resanitize(
                 "config": config.sanitize,
                 "location": lake.location,
                 "run_id": run.run_id,
-                "known_ref": ray.put(known_id_index(pa.array(list(targets), pa.string()))),
+                "known_ids": known_id_index(pa.array(list(targets), pa.string())),
                 "reader": reader or SourceReader(S3Settings.from_env()),
             }
-            results, crashes = _process(
-                entries, config, kwargs, _resanitize_batch, config.rows_per_block
-            )
+            results, crashes = _run(entries, config, kwargs, resanitize_block)
         finally:
             if started:
                 ray.shutdown()
-    new = results.filter(pc.equal(results["status"], "new"))
-    parts = sorted(set(new["part_path"].to_pylist()))
+    parts = sorted({r.part.path for r in results if r.part is not None})
     fs, root = lake.location.filesystem()
     base = f"{root}/{ASSETS.name}"
     if parts:
@@ -276,162 +286,31 @@ def resanitize(
     return summary
 
 
-def _import_worker_modules() -> int:
-    import ray.data  # noqa: F401 -- what a Ray Data map task needs first
-
-    import smartray.ingest.ops  # noqa: F401
-
-    return os.getpid()
-
-
-def _warm_up_workers() -> None:
-    """Has each CPU's worker import Ray Data and the operators now, without waiting.
-
-    A fresh job's workers spend ~1 s each importing before their first map task; this
-    overlaps that with the driver's own preparation. The tasks use no CPU reservation
-    beyond the import and are never waited on.
-    """
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
-    warm = ray.remote(num_cpus=1, max_retries=0)(_import_worker_modules)
-    for _ in range(min(cpus, 64)):
-        warm.remote()
-
-
-def _process(
+def _run(
     entries: list[SourceEntry],
     config: IngestConfig,
-    batch_kwargs: dict[str, Any],
-    fn: Callable[..., pa.Table],
-    rows_per_block: int,
-) -> tuple[pa.Table, dict[str, str]]:
-    """Runs the batch function `fn` over `entries` on Ray; returns results and crashes.
+    kwargs: dict[str, Any],
+    fn: BlockFn,
+    *,
+    rows: int | None = None,
+) -> tuple[list[BlockResult], dict[str, str]]:
+    """Cuts `entries` into blocks and runs `fn` on each as a Ray task (`tasks.run_blocks`).
 
-    A task whose worker dies is retried `config.task_retries` times by Ray. A block that
-    still fails is dropped by Ray Data (instead of failing the run), and its inputs are
-    tried once more, each in a task of its own, so one poisonous input costs only itself:
-    what kills its worker every time is reported back as a `worker_crash`.
+    Blocks: `rows` or `config.rows_per_block` inputs each if set, else `config.num_blocks`
+    equal ones if set, else about `config.block_seconds` of estimated work each.
     """
-    n = len(entries)
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
-    blocks = config.num_blocks or max(min(n, cpus), math.ceil(n / rows_per_block))
-    remote_args: dict[str, Any] = {"max_retries": config.task_retries}
-    remote_args.update(_local_files_placement(entries))
+    rows = rows or config.rows_per_block
+    if rows:
+        blocks = cut.by_count(entries, rows)
+    elif config.num_blocks:
+        blocks = cut.into(entries, config.num_blocks)
+    else:
+        blur = config.sanitize.blur and bool(config.sanitize.detectors)
+        workers = cluster_cpus()
+        blocks = cut.by_work(entries, workers=workers, target_s=config.block_seconds, blur=blur)
+    log.info("%d input(s) in %d task(s)", len(entries), len(blocks))
+    remote_args = local_files_placement(entries)
     if config.sanitize.max_pixels != DEFAULT_MAX_PIXELS:
         env = {"OPENCV_IO_MAX_IMAGE_PIXELS": str(config.sanitize.max_pixels)}
         remote_args["runtime_env"] = {"env_vars": env}
-    ctx = ray.data.DataContext.get_current()
-    saved = ctx.max_errored_blocks, ctx.op_resource_reservation_enabled
-    ctx.max_errored_blocks = -1  # a failed block is reconciled below, not fatal
-    # One map operator after an in-memory input: nothing to reserve resources against,
-    # and the reservation starts the tasks one by one (a core idles ~1 s per worker).
-    ctx.op_resource_reservation_enabled = False
-    try:
-        items = ray.data.from_items(entries_to_rows(entries), override_num_blocks=min(blocks, n))
-        with warnings.catch_warnings():
-            # `max_retries` has no named parameter in Ray 2.60 and Ray Data's default is
-            # to retry a dead worker's task forever: a poisonous input would never end.
-            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-            results = items.map_batches(
-                fn,
-                batch_size=None,
-                batch_format="pyarrow",
-                zero_copy_batch=True,
-                fn_kwargs=batch_kwargs,
-                **remote_args,
-            )
-        tables: list[pa.Table] = [
-            pa.table(b).cast(RESULT_SCHEMA)
-            for b in results.iter_batches(batch_size=None, batch_format="pyarrow")
-        ]
-    finally:
-        ctx.max_errored_blocks, ctx.op_resource_reservation_enabled = saved
-    reported = {u for t in tables for u in t.column("uri").to_pylist()}
-    missing = [e for e in entries if e.uri not in reported]
-    crashes: dict[str, str] = {}
-    if missing:
-        log.warning("%d input(s) were in failed tasks; trying each on its own", len(missing))
-        isolated, crashes = _one_by_one(missing, fn, batch_kwargs, remote_args)
-        tables.extend(isolated)
-    return (pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()), crashes
-
-
-def _local_files_placement(entries: list[SourceEntry]) -> dict[str, Any]:
-    """Ray task options that keep reads of local files on the node that has them.
-
-    Local paths name files on the driver's machine. On a cluster of several nodes the
-    tasks that read them are pinned to the driver's node; on one node nothing changes.
-
-    Raises:
-        SourceError: the driver's node has no CPUs for the tasks (a KubeRay head with
-            `num-cpus: "0"`, say): give the job entrypoint CPUs or use s3:// sources.
-    """
-    if all(e.uri.startswith("s3://") for e in entries):
-        return {}
-    nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
-    if len(nodes) <= 1:
-        return {}
-    here = ray.get_runtime_context().get_node_id()
-    cpus = next((n.get("Resources", {}).get("CPU", 0) for n in nodes if n["NodeID"] == here), 0)
-    if cpus <= 0:
-        raise SourceError(
-            "local files are read on the driver's node, and it has no CPUs for tasks: "
-            "run the driver on a worker (`entrypointNumCpus: 1` in a RayJob, "
-            "`--entrypoint-num-cpus 1` with `ray job submit`) or ingest from s3://"
-        )
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=here, soft=False)}
-
-
-def _one_by_one(
-    entries: list[SourceEntry],
-    fn: Callable[..., pa.Table],
-    batch_kwargs: dict[str, Any],
-    remote_args: dict[str, Any],
-) -> tuple[list[pa.Table], dict[str, str]]:
-    """Runs each entry in its own Ray task; returns results and what killed the others.
-
-    Raises:
-        IngestTaskError: a task failed with an error that is not a dead worker (the lake
-            cannot be written, say): the run stops before committing anything.
-    """
-    task = ray.remote(**remote_args)(_ingest_one)
-    kwargs_ref = ray.put(batch_kwargs)
-    refs = {e.uri: task.remote(fn, entries_to_rows([e]), kwargs_ref) for e in entries}
-    tables: list[pa.Table] = []
-    crashes: dict[str, str] = {}
-    for uri, ref in refs.items():
-        try:
-            tables.append(ray.get(ref).cast(RESULT_SCHEMA))
-        except (WorkerCrashedError, ray.exceptions.NodeDiedError, OutOfMemoryError) as e:
-            crashes[uri] = f"worker died on every try: {type(e).__name__}"
-            log.error("input %s kills its worker; quarantined as worker_crash", uri)
-        except ray.exceptions.RayTaskError as e:
-            raise IngestTaskError(f"ingest task for {uri!r} failed: {e.cause!r}") from e
-    return tables, crashes
-
-
-def _ingest_batch(batch: pa.Table, *, known_ref: ray.ObjectRef[Any], **kwargs: Any) -> pa.Table:
-    """`ingest_batch` with the known asset ids fetched from the object store."""
-    return ingest_batch(batch, known_ids=ray.get(known_ref), **kwargs)
-
-
-def _resanitize_batch(batch: pa.Table, *, known_ref: ray.ObjectRef[Any], **kwargs: Any) -> pa.Table:
-    """`resanitize_batch` with the asset ids to re-sanitize fetched from the object store."""
-    return resanitize_batch(batch, known_ids=ray.get(known_ref), **kwargs)
-
-
-def _ingest_video_batch(
-    batch: pa.Table, *, known_ref: ray.ObjectRef[Any], known_videos_ref: ray.ObjectRef[Any],
-    **kwargs: Any,
-) -> pa.Table:  # fmt: skip
-    """`ingest_video_batch` with the known asset and video ids from the object store."""
-    return ingest_video_batch(
-        batch, known_ids=ray.get(known_ref), known_videos=ray.get(known_videos_ref), **kwargs
-    )
-
-
-def _ingest_one(
-    fn: Callable[..., pa.Table], rows: list[dict[str, Any]], batch_kwargs: dict[str, Any]
-) -> pa.Table:
-    return fn(pa.Table.from_pylist(rows, schema=INPUT_SCHEMA), **batch_kwargs)
+    return run_blocks(blocks, fn, kwargs, retries=config.task_retries, remote_args=remote_args)

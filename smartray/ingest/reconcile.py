@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
-from smartray.ingest.ops import KNOWN, NEW, REJECTED, RESULT_SCHEMA
+from smartray.ingest.outcomes import KNOWN, NEW, REJECTED, BlockResult, Outcome, VideoOutcome
 from smartray.sources.base import Listing, SourceEntry
 from smartray.tables.catalog import ASSET_SOURCES, QUARANTINE, VIDEOS
 from smartray.tables.parts import PartFile
@@ -52,7 +51,8 @@ def _utc_from_ns(ns: int | None) -> dt.datetime | None:
 
 def reconcile(
     listing: Listing,
-    results: pa.Table,
+    images: Sequence[BlockResult],
+    videos: Sequence[BlockResult] = (),
     *,
     run_id: str,
     unchanged: frozenset[str] = frozenset(),
@@ -62,15 +62,22 @@ def reconcile(
 
     Args:
         listing: What was listed (entries, and inputs refused while listing).
-        results: Worker result rows (`RESULT_SCHEMA`), at most one per entry counts.
+        images: What the image tasks returned.
+        videos: What the video tasks returned (their outcomes are `VideoOutcome`s).
         run_id: The run.
         unchanged: URIs skipped unread because an earlier run saw them unchanged.
         crashes: URI to what killed its worker, for inputs no worker reported on.
     """
     now = dt.datetime.now(dt.UTC)
-    by_uri: dict[str, dict[str, Any]] = {}
-    for row in results.select(RESULT_SCHEMA.names).to_pylist():
-        by_uri.setdefault(row["uri"], row)  # a retried task may report an input twice
+    by_uri: dict[str, Outcome] = {}
+    part_of: dict[str, PartFile] = {}  # the part each new input's rows are in
+    for result in (*images, *videos):
+        for done in result.outcomes:
+            if done.uri not in by_uri:  # an input reported twice counts once
+                by_uri[done.uri] = done
+                adds_rows = not isinstance(done, VideoOutcome) or done.frames > 0
+                if done.status == NEW and adds_rows and result.part is not None:
+                    part_of[done.uri] = result.part
     quarantine: list[dict[str, Any]] = []
 
     def refuse(
@@ -104,41 +111,40 @@ def reconcile(
     parts: dict[str, PartFile] = {}
     new = known = crashed = skipped = video_inputs = 0
     frame_parts: dict[str, PartFile] = {}
-    videos: dict[str, dict[str, Any]] = {}
+    video_rows: dict[str, dict[str, Any]] = {}
     new_videos: set[str] = set()
     for entry in listing.entries:
         if entry.uri in unchanged:
             skipped += 1
             continue
-        row = by_uri.get(entry.uri)
-        if row is None:
+        o = by_uri.get(entry.uri)
+        if o is None:
             crashed += 1
             why = (crashes or {}).get(entry.uri, "no worker reported on this input")
             refuse(entry.uri, str(Reason.WORKER_CRASH), why, entry, None)
             continue
-        if row["status"] == REJECTED:
-            refuse(entry.uri, row["reason"], row["detail"] or "", entry, row["asset_id"])
+        if o.status == REJECTED:
+            refuse(entry.uri, o.reason or "", o.detail or "", entry, o.asset_id)
             continue
-        is_video = row["frames"] is not None
-        if is_video:
+        is_video = isinstance(o, VideoOutcome)
+        if isinstance(o, VideoOutcome):  # (a second test, for the type checker)
             video_inputs += 1
-            if row["video_row"] is not None:
-                videos.setdefault(row["asset_id"], json.loads(row["video_row"]))
-        if row["status"] == NEW:
+            if o.video_row is not None and o.asset_id is not None:
+                video_rows.setdefault(o.asset_id, o.video_row)
+        if o.status == NEW:
             if is_video:
-                new_videos.add(row["asset_id"])
+                new_videos.add(o.asset_id or "")
             else:
                 new += 1
             target = frame_parts if is_video else parts
-            if row["part_path"] is not None and row["part_path"] not in target:
-                target[row["part_path"]] = PartFile(
-                    row["part_path"], row["part_size"], row["part_rows"], row["part_stats"]
-                )
-        elif row["status"] == KNOWN and not is_video:
+            part = part_of.get(entry.uri)
+            if part is not None:
+                target.setdefault(part.path, part)
+        elif o.status == KNOWN and not is_video:
             known += 1
         sources.append(
             {
-                "asset_id": row["asset_id"],
+                "asset_id": o.asset_id,
                 "source_uri": entry.uri,
                 "size": entry.size,
                 "mtime": _utc_from_ns(entry.mtime_ns),
@@ -160,7 +166,7 @@ def reconcile(
     return Reconciled(
         parts=list(parts.values()),
         frame_parts=list(frame_parts.values()),
-        videos=VIDEOS.cast([{**v, "ingested_at": now} for v in videos.values()]),
+        videos=VIDEOS.cast([{**v, "ingested_at": now} for v in video_rows.values()]),
         sources=ASSET_SOURCES.cast(sources),
         quarantine=QUARANTINE.cast(quarantine),
         counts=counts,

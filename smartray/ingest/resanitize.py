@@ -11,7 +11,7 @@ the old rows until `maintain` ages them out.
    prefixes becomes an input. Frames and augmented children have no source file of
    their own (a frame comes from its video, a child from its parent); they are counted,
    not re-sanitized.
-2. `resanitize_batch` (in a Ray task): read each source, hash it; only bytes that still
+2. `resanitize_block` (in a Ray task): read each source, hash it; only bytes that still
    hash to an asset to re-sanitize are sanitized again (a source that changed since is
    no longer that asset's source). New rows go to one Parquet part, as in ingest.
 3. The driver upserts the parts' rows; assets none of whose sources could be read again
@@ -23,21 +23,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from smartray.errors import SmartrayError
-from smartray.ingest.ops import KNOWN, NEW, REJECTED, RESULT_SCHEMA, is_known, read_input
+from smartray.ingest.ops import is_known, new_asset, read_input
+from smartray.ingest.outcomes import KNOWN, NEW, BlockResult, Outcome, each_input, finish_block
 from smartray.sanitize.config import SanitizeConfig
 from smartray.sanitize.cv import pin_threads
-from smartray.sanitize.ops import sanitize_image, sha256_hex
+from smartray.sanitize.ops import sha256_hex
 from smartray.sources.base import Reader, SourceEntry
-from smartray.tables.catalog import ASSETS
-from smartray.tables.parts import write_part
 from smartray.tables.storage import LakeLocation
-from smartray.types import Reason, RejectedInput
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +88,19 @@ def plan(
     return list(entries.values()), dict(sorted(targets.items())), skipped
 
 
-def resanitize_batch(
-    batch: pa.Table,
+def resanitize_block(
+    entries: list[SourceEntry],
     *,
     config: SanitizeConfig,
     location: LakeLocation,
     run_id: str,
     known_ids: np.ndarray,
     reader: Reader,
-) -> pa.Table:
-    """Sanitizes the sources in one batch again; returns one result row per source.
+) -> BlockResult:
+    """Sanitizes the sources in one block again; returns its part and one outcome each.
 
     Args:
-        batch: Rows of `INPUT_SCHEMA` (from `plan`).
+        entries: Sources (from `plan`).
         config: The sanitize settings to apply now.
         location: The lake; the new rows go to one Parquet part in the `assets` folder,
             which the driver reads back, upserts and deletes.
@@ -110,59 +109,38 @@ def resanitize_batch(
         reader: Reads each source's bytes.
 
     Returns:
-        `RESULT_SCHEMA` rows: `new` (re-sanitized, in the part), `known` (another source
-        of an asset this batch already did), `changed` (other bytes now) or `rejected`.
+        Outcomes `new` (re-sanitized, in the part), `known` (another source of an asset
+        this block already did), `changed` (other bytes now) or `rejected`.
     """
+    started = time.time()
     pin_threads()
-    results: list[dict[str, Any]] = []
     assets: list[dict[str, Any]] = []
     done: set[str] = set()
     now = dt.datetime.now(dt.UTC)
-    for row in batch.to_pylist():
-        out = {**row, "asset_id": None, "status": REJECTED, "reason": None, "detail": None}
-        results.append(out)
-        try:
-            data = read_input(
-                SourceEntry(**{**row, "root": row["root"] or ""}),
-                reader,
-                config.max_bytes,
-            )
-            out["asset_id"] = asset_id = sha256_hex(data)
-            if not is_known(known_ids, asset_id):
-                out["status"], out["detail"] = CHANGED, "the source holds other bytes now"
-                continue
-            if asset_id in done:
-                out["status"] = KNOWN
-                continue
-            asset = sanitize_image(data, config=config, name=os.path.basename(row["uri"]))
-        except RejectedInput as r:
-            out["reason"], out["detail"] = str(r.reason), r.detail
-            continue
-        except SmartrayError:
-            raise
-        except Exception as e:  # a decoder bug must cost one input, not the batch
-            log.warning("unexpected error re-sanitizing %s: %r", row["uri"], e)
-            out["reason"], out["detail"] = str(Reason.INTERNAL_ERROR), f"{type(e).__name__}: {e}"
-            continue
-        out["status"] = NEW
-        out["blurred_regions"] = regions = asset["blurred_regions"]
-        out["blurred_assets"] = int(regions > 0)
+
+    def handle(entry: SourceEntry, out: Outcome) -> None:
+        data = read_input(entry, reader, config.max_bytes)
+        out.asset_id = asset_id = sha256_hex(data)
+        if not is_known(known_ids, asset_id):
+            out.status, out.detail = CHANGED, "the source holds other bytes now"
+            return
+        if asset_id in done:
+            out.status = KNOWN
+            return
+        assets.append(new_asset(out, data, entry, config, run_id=run_id, now=now))
         done.add(asset_id)
-        assets.append({"asset_id": asset_id, **asset, "run_id": run_id, "ingested_at": now})
-    if assets:
-        part = write_part(location, ASSETS, assets, prefix=f"{run_id}-resanitize")
-        for out in results:
-            if out["status"] == NEW:
-                out["part_path"], out["part_size"] = part.path, part.size
-                out["part_rows"], out["part_stats"] = part.num_records, part.stats
-    return pa.Table.from_pylist(results, schema=RESULT_SCHEMA)
+
+    outcomes = each_input(entries, handle, what="re-sanitizing")
+    return finish_block(started, outcomes, location, assets, prefix=f"{run_id}-resanitize")
 
 
-def gone(targets: dict[str, list[str]], results: pa.Table, crashes: dict[str, str]) -> list[str]:
+def gone(
+    targets: dict[str, list[str]], results: Iterable[BlockResult], crashes: dict[str, str]
+) -> list[str]:
     """One line per target asset not re-sanitized: its id, and each source with why."""
-    rows = results.select(["uri", "asset_id", "status", "reason", "detail"]).to_pylist()
-    done = {r["asset_id"] for r in rows if r["status"] in (NEW, KNOWN)}
-    why = {r["uri"]: r["detail"] or r["reason"] or r["status"] for r in rows} | crashes
+    outcomes = [o for r in results for o in r.outcomes]
+    done = {o.asset_id for o in outcomes if o.status in (NEW, KNOWN)}
+    why = {o.uri: o.detail or o.reason or o.status for o in outcomes} | crashes
     return [
         f"{asset_id}: " + "; ".join(f"{u} ({why.get(u, 'not read')})" for u in uris)
         for asset_id, uris in targets.items()

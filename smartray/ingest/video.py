@@ -1,13 +1,13 @@
-"""Ray-free ingest of videos: one batch of listed video inputs in, result rows out.
+"""Ray-free ingest of videos: one block of listed video inputs in, a `BlockResult` out.
 
-The video half of `ingest/ops.py` (same input and result rows); `smartray.video` only
-decodes and samples.
+The video half of `ingest/ops.py` (the same outcomes and error policy, `VideoOutcome`
+adding the frames); `smartray.video` only decodes and samples.
 
 For each video: read its bytes (under `VideoSettings.max_bytes`), hash them (`video_id`),
 decode and sample in a child process (`isolated.sample_isolated`), and sanitize each
 kept frame like an image (`sanitize_pixels`: metrics, hashes, blur, re-encode,
 thumbnail). New frames go to one Parquet part of `assets`; a new video's stream facts
-come back in the result row (`video_row`, JSON) for the driver to commit to `videos`.
+come back in its outcome (`video_row`) for the driver to commit to `videos`.
 
 A frame's `asset_id` is the sha256 of `"{video_id}:{frame_index}"`, so a video ingested
 again adds no frame, and one sampled with other flags adds only the frames not yet there.
@@ -19,32 +19,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import logging
 import os
 import tempfile
+import time
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from smartray.errors import SmartrayError
-from smartray.ingest.ops import (
-    KNOWN,
-    NEW,
-    REJECTED,
-    RESULT_SCHEMA,
-    is_known,
-    read_input,
-)
+from smartray.ingest.ops import is_known, read_input
+from smartray.ingest.outcomes import KNOWN, NEW, BlockResult, VideoOutcome, each_input, finish_block
 from smartray.sanitize.config import SanitizeConfig
 from smartray.sanitize.cv import pin_threads
 from smartray.sanitize.ops import sanitize_pixels, sha256_hex
 from smartray.sources.base import Reader, SourceEntry
-from smartray.tables.catalog import ASSETS
-from smartray.tables.parts import write_part
 from smartray.tables.storage import LakeLocation
-from smartray.types import Reason, RejectedInput
+from smartray.types import RejectedInput
 from smartray.video.config import VideoSettings
 from smartray.video.decode import SampledFrame
 from smartray.video.isolated import sample_isolated
@@ -69,8 +59,8 @@ def frame_asset_id(video_id: str, frame_index: int) -> str:
     return hashlib.sha256(f"{video_id}:{frame_index}".encode()).hexdigest()
 
 
-def ingest_video_batch(
-    batch: pa.Table,
+def ingest_video_block(
+    entries: list[SourceEntry],
     *,
     config: SanitizeConfig,
     video: VideoSettings,
@@ -79,11 +69,11 @@ def ingest_video_batch(
     known_ids: np.ndarray,
     known_videos: np.ndarray,
     reader: Reader,
-) -> pa.Table:
-    """Ingests one batch of listed videos; returns one result row per video.
+) -> BlockResult:
+    """Ingests one block of listed videos; returns its part and one `VideoOutcome` each.
 
     Args:
-        batch: Rows of `INPUT_SCHEMA`.
+        entries: The block's videos.
         config: Sanitize settings for the frames (`max_pixels` caps the frame size).
         video: Byte limit, sampling and time limit of the videos.
         location: The lake the new frames' part is written to.
@@ -92,44 +82,28 @@ def ingest_video_batch(
         known_videos: `known_id_index` of the `videos` ids.
         reader: Reads each input's bytes.
     """
+    started = time.time()
     pin_threads()
-    results: list[dict[str, Any]] = []
     frames: list[dict[str, Any]] = []
     now = dt.datetime.now(dt.UTC)
-    for row in batch.to_pylist():
-        out = {**row, "asset_id": None, "status": REJECTED, "reason": None, "detail": None}
-        results.append(out)
-        try:
-            entry = SourceEntry(**{**row, "root": row["root"] or ""})
-            data = read_input(entry, reader, video.max_bytes)
-            out["asset_id"] = video_id = sha256_hex(data)
-            new_frames, info = _video_frames(data, video_id, config, video, known_ids)
-        except RejectedInput as r:
-            out["reason"], out["detail"] = str(r.reason), r.detail
-            continue
-        except SmartrayError:
-            raise  # a configuration problem, not the input's
-        except Exception as e:  # a bug must cost one input, not the batch
-            log.warning("unexpected error ingesting video %s: %r", row["uri"], e)
-            out["reason"], out["detail"] = str(Reason.INTERNAL_ERROR), f"{type(e).__name__}: {e}"
-            continue
+
+    def handle(entry: SourceEntry, out: VideoOutcome) -> None:
+        data = read_input(entry, reader, video.max_bytes)
+        out.asset_id = video_id = sha256_hex(data)
+        new_frames, info = _video_frames(data, video_id, config, video, known_ids)
         new_video = not is_known(known_videos, video_id)
-        out["status"] = NEW if new_frames or new_video else KNOWN
-        out["frames"] = len(new_frames)
-        out["blurred_regions"] = sum(f["blurred_regions"] for f in new_frames)
-        out["blurred_assets"] = sum(f["blurred_regions"] > 0 for f in new_frames)
+        out.status = NEW if new_frames or new_video else KNOWN
+        out.frames = len(new_frames)
+        out.blurred_regions = sum(f["blurred_regions"] for f in new_frames)
+        out.blurred_assets = sum(f["blurred_regions"] > 0 for f in new_frames)
         if new_video:
-            facts = {**info, "source_uri": row["uri"], "source_bytes": len(data), "run_id": run_id}
-            out["video_row"] = json.dumps({"video_id": video_id, **facts})
+            facts = {**info, "source_uri": entry.uri, "source_bytes": len(data), "run_id": run_id}
+            out.video_row = {"video_id": video_id, **facts}
         for f in new_frames:
             frames.append({**f, "source_bytes": len(data), "run_id": run_id, "ingested_at": now})
-    if frames:
-        part = write_part(location, ASSETS, frames, prefix=run_id)
-        for out in results:
-            if out.get("frames"):
-                out["part_path"], out["part_size"] = part.path, part.size
-                out["part_rows"], out["part_stats"] = part.num_records, part.stats
-    return pa.Table.from_pylist(results, schema=RESULT_SCHEMA)
+
+    outcomes = each_input(entries, handle, VideoOutcome, "ingesting video")
+    return finish_block(started, outcomes, location, frames, prefix=run_id)
 
 
 def _video_frames(

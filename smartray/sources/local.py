@@ -94,7 +94,26 @@ def _add_file(path: str, root: str, listing: Listing) -> None:
 
 
 class LocalReader:
-    """Reads local files named by their absolute path, re-checking the root first."""
+    """Reads local files named by their absolute path, re-checking the root first.
+
+    The check resolves each folder once per reader (a reader travels to each Ray task
+    afresh) and the file itself every time: `realpath` of every input cost ~0.05 ms, a
+    seventh of the work of a 28 px image.
+    """
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_folders"}
+
+    def _resolve(self, path: str) -> str:
+        """`os.path.realpath(path)`, with the folder's resolution remembered."""
+        if os.path.islink(path):
+            return os.path.realpath(path)
+        folders: dict[str, str] = self.__dict__.setdefault("_folders", {})
+        head, tail = os.path.split(path)
+        folder = folders.get(head)
+        if folder is None:
+            folder = folders[head] = os.path.realpath(head)
+        return os.path.join(folder, tail)
 
     def read(self, entry: SourceEntry, max_bytes: int | None = None) -> bytes:
         """The file's bytes (at most `max_bytes` + 1 of them are read).
@@ -103,7 +122,7 @@ class LocalReader:
             RejectedInput: `outside_root` if the path now resolves outside its root,
                 `unreadable` if the read fails.
         """
-        if entry.root and not _inside(os.path.realpath(entry.uri), entry.root):
+        if entry.root and not _inside(self._resolve(entry.uri), entry.root):
             raise RejectedInput(
                 Reason.OUTSIDE_ROOT, f"resolves outside the source root {entry.root!r}"
             )

@@ -3,7 +3,7 @@
 import pytest
 
 from smartray.errors import SourceError
-from smartray.ingest import pipeline
+from smartray.ingest import tasks
 from smartray.sources.base import SourceEntry
 
 
@@ -22,8 +22,8 @@ class Context:
 @pytest.fixture
 def nodes(monkeypatch):
     table = []
-    monkeypatch.setattr(pipeline.ray, "nodes", lambda: table)
-    monkeypatch.setattr(pipeline.ray, "get_runtime_context", Context)
+    monkeypatch.setattr(tasks.ray, "nodes", lambda: table)
+    monkeypatch.setattr(tasks.ray, "get_runtime_context", Context)
     return table
 
 
@@ -33,14 +33,14 @@ def node(node_id, cpus, alive=True):
 
 def test_one_node_and_s3_inputs_are_not_pinned(nodes):
     nodes += [node(DRIVER, 2)]
-    assert pipeline._local_files_placement([entry("/data/a.jpg")]) == {}
+    assert tasks.local_files_placement([entry("/data/a.jpg")]) == {}
     nodes += [node(WORKER, 8)]
-    assert pipeline._local_files_placement([entry("s3://b/a.jpg")]) == {}
+    assert tasks.local_files_placement([entry("s3://b/a.jpg")]) == {}
 
 
 def test_local_files_on_a_cluster_are_read_on_the_drivers_node(nodes):
     nodes += [node(DRIVER, 2), node(WORKER, 8), node("c3" * 28, 8, alive=False)]
-    placement = pipeline._local_files_placement([entry("s3://b/x.jpg"), entry("/data/a.jpg")])
+    placement = tasks.local_files_placement([entry("s3://b/x.jpg"), entry("/data/a.jpg")])
     strategy = placement["scheduling_strategy"]
     assert (strategy.node_id, strategy.soft) == (DRIVER, False)
 
@@ -48,4 +48,4 @@ def test_local_files_on_a_cluster_are_read_on_the_drivers_node(nodes):
 def test_a_driver_node_without_cpus_is_a_clear_error(nodes):
     nodes += [node(DRIVER, 0), node(WORKER, 8)]
     with pytest.raises(SourceError, match="entrypointNumCpus"):
-        pipeline._local_files_placement([entry("/data/a.jpg")])
+        tasks.local_files_placement([entry("/data/a.jpg")])

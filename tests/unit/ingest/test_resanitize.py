@@ -1,8 +1,9 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from smartray.ingest.ops import KNOWN, NEW, REJECTED, blur_counts, entries_to_rows, known_id_index
-from smartray.ingest.resanitize import CHANGED, gone, plan, resanitize_batch
+from smartray.ingest.ops import known_id_index
+from smartray.ingest.outcomes import KNOWN, NEW, REJECTED, blur_counts
+from smartray.ingest.resanitize import CHANGED, gone, plan, resanitize_block
 from smartray.sanitize import SanitizeConfig, sha256_hex
 from smartray.sources import LocalReader
 from smartray.tables import LakeLocation
@@ -46,29 +47,28 @@ def test_batch_resanitizes_known_bytes_only_and_lists_the_rest(tmp_path):
     )
     entries, targets, _ = plan(assets, sources, [str(src)])
     location = LakeLocation.from_uri(str(tmp_path / "lake"))
-    out = resanitize_batch(
-        pa.Table.from_pylist(entries_to_rows(entries)),
+    out = resanitize_block(
+        entries,
         config=SanitizeConfig(),
         location=location,
         run_id="r1",
         known_ids=known_id_index(pa.array(list(targets))),
         reader=LocalReader(),
     )
-    status = dict(zip(out["uri"].to_pylist(), out["status"].to_pylist(), strict=True))
+    status = {o.uri: o.status for o in out.outcomes}
     assert status == {
         str(src / "a.jpg"): NEW,
         str(src / "a2.jpg"): KNOWN,
         str(src / "gone.jpg"): REJECTED,
         str(src / "other.jpg"): CHANGED,
     }
-    (part,) = {p for p in out["part_path"].to_pylist() if p}
-    rows = pq.read_table(tmp_path / "lake" / "assets" / part)
+    rows = pq.read_table(tmp_path / "lake" / "assets" / out.part.path)
     assert rows["asset_id"].to_pylist() == [target]
     assert rows["run_id"].to_pylist() == ["r1"]
     assert rows["blurred_boxes"].to_pylist() == ["[]"]
-    lines = gone(targets, out, {})
+    lines = gone(targets, [out], {})
     assert len(lines) == 2
     assert lines[0].startswith(f"lost: {src / 'gone.jpg'} (read failed")
     assert lines[1] == f"was: {src / 'other.jpg'} (the source holds other bytes now)"
-    assert gone(targets, out, {str(src / "gone.jpg"): "worker died"})[0].endswith("(worker died)")
-    assert blur_counts(out) == {"blurred_regions": 0, "blurred_assets": 0}
+    assert gone(targets, [out], {str(src / "gone.jpg"): "worker died"})[0].endswith("(worker died)")
+    assert blur_counts([out]) == {"blurred_regions": 0, "blurred_assets": 0}

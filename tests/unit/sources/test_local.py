@@ -1,4 +1,5 @@
 import os
+import pickle
 
 import pytest
 
@@ -86,4 +87,29 @@ def test_reader_rechecks_the_root(tree, tmp_path):
     os.symlink(tmp_path / "secret.jpg", link)
     with pytest.raises(RejectedInput) as e:
         LocalReader().read(SourceEntry(uri=str(link), size=6, root=str(tree)))
+    assert e.value.reason == Reason.OUTSIDE_ROOT
+
+
+def test_a_folder_swapped_for_a_link_out_of_the_root_after_listing_is_refused(tree, tmp_path):
+    entry = next(e for e in list_local([str(tree)]).entries if e.uri.endswith("mid file.png"))
+    reader = LocalReader()
+    assert reader.read(entry) == b"22"
+    os.rename(tree / "a", tmp_path / "moved")
+    (tmp_path / "outdir" / "mid file.png").write_bytes(b"stolen")
+    os.symlink(tmp_path / "outdir", tree / "a")
+    # a fresh reader (each Ray task gets one, unpickled without the folders it resolved)
+    for fresh in (LocalReader(), pickle.loads(pickle.dumps(reader))):
+        with pytest.raises(RejectedInput) as e:
+            fresh.read(entry)
+        assert e.value.reason == Reason.OUTSIDE_ROOT
+
+
+def test_a_file_swapped_for_a_link_out_of_the_root_is_refused_by_a_warm_reader(tree, tmp_path):
+    entry = next(e for e in list_local([str(tree)]).entries if e.uri.endswith("top.jpg"))
+    reader = LocalReader()
+    assert reader.read(entry) == b"1"
+    os.remove(entry.uri)
+    os.symlink(tmp_path / "secret.jpg", entry.uri)
+    with pytest.raises(RejectedInput) as e:
+        reader.read(entry)
     assert e.value.reason == Reason.OUTSIDE_ROOT
