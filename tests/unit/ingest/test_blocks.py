@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 import pytest
 
 from smartray.ingest import blocks
@@ -17,7 +19,8 @@ def test_small_images_get_big_blocks_and_photos_small_ones():
     photos = blocks.by_work(entries(5_000, 200_000), workers=2, target_s=1.5)
     assert 2_000 < len(tiny[0]) < 5_000  # ~1.5 s of 28 px PNGs, not 128 of them
     assert 60 < len(photos[0]) < 150
-    assert 15 < len(tiny) < 40 and 40 < len(photos) < 80
+    assert 15 < len(tiny) < 40
+    assert 40 < len(photos) < 80
 
 
 @pytest.mark.parametrize(("n", "size"), [(70_000, 800), (5_000, 200_000), (997, 30_000)])
@@ -31,10 +34,6 @@ def test_blocks_keep_order_cover_everything_and_shrink_toward_the_end(n, size):
     one = blocks.input_seconds(listed[0], blur=False)
     assert seconds[-1] <= 1.5 * blocks.MIN_BLOCK_S + one  # the last takes what remains
     assert all(a >= b - one for a, b in pairwise(seconds[:-1]))
-
-
-def pairwise(xs):
-    return list(zip(xs, xs[1:], strict=False))
 
 
 def test_a_few_inputs_make_one_task_and_one_input_one():
