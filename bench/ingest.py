@@ -1,21 +1,30 @@
 """Ingest throughput: smartray on Ray against a plain multiprocessing.Pool, same work.
 
-    .venv/bin/python bench/ingest.py [--images 5000] [--blur-images 1000]
+    .venv/bin/python bench/ingest.py [--corpus photos|fashion|both] [--runs 3]
+        [--images 5000] [--blur-images 0] [--json FILE]
 
-Generates 1280x720 JPEGs from real photos that ship in scikit-image and scikit-learn
-(random crops, scale, colour jitter and noise, so every hash differs), then, in the same
-run and on the same files:
+Two corpora, each run in the same process and on the same files:
+
+- `photos`: 1280x720 JPEGs generated from real photos that ship in scikit-image and
+  scikit-learn (random crops, scale, colour jitter and noise, so every hash differs);
+- `fashion`: all 70,000 Fashion-MNIST images (Debian's `dataset-fashion-mnist`) as
+  28x28 PNGs in class folders, the small-image case.
+
+Per corpus, interleaved rounds (baseline, smartray, baseline, smartray, ...; this VM's
+speed drifts by tens of percent between minutes):
 
 - baseline: `multiprocessing.Pool(cpus)` doing the same per-image work (read, sha256,
-  decode, orientation, metrics, hashes, re-encode, thumbnail; faces and plates when
-  blurring is on) with no Ray and no Delta: the results are thrown away;
+  decode, orientation, metrics, hashes, descriptor, re-encode, thumbnail; faces and plates
+  when blurring is on), with no Ray running, no Delta; the results are thrown away;
 - smartray: `smartray.ingest.ingest` into a fresh local lake (the same work plus Parquet
-  parts, reconciliation and the Delta commits), timed from the call to its return with
-  Ray already running (a fresh local Ray: the job's workers and Ray Data's actors still
-  start inside the timed call); the time `ray.init` took is printed on its own.
+  parts, reconciliation and the Delta commits) on a freshly started local Ray: its
+  workers start inside the timed call; `ray.init` itself is timed apart and not counted.
 
-Prints images/s for both, the ratio, and the peak resident memory of each side's
-processes (driver + workers). The same allocator settings apply to both sides.
+For each side: end to end (call to return), the fixed cost (call to the first task
+starting) and the steady state (from the first task starting to the last one ending);
+then the median ratio of each, with its range, and the peak resident memory of each
+side's processes (driver + workers; for smartray also raylet, GCS and Ray's agents).
+The same allocator settings apply to both sides.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import multiprocessing as mp
 import os
 import shutil
@@ -107,13 +117,15 @@ def _init_worker(blur: bool) -> None:
     _CONFIG = SanitizeConfig(blur=blur)
 
 
-def _baseline_one(path: str) -> int:
+def _baseline_one(path: str) -> float:
+    """Does one image's work; returns when it started (wall clock)."""
     assert _CONFIG is not None
+    started = time.time()
     with open(path, "rb") as f:
         data = f.read()
     hashlib.sha256(data).hexdigest()
-    row = sanitize_image(data, config=_CONFIG, name=os.path.basename(path))
-    return len(row["data"])
+    sanitize_image(data, config=_CONFIG, name=os.path.basename(path))
+    return started
 
 
 class PeakRss:
@@ -154,105 +166,133 @@ class PeakRss:
         self._thread.join()
 
 
-def run_baseline(files: list[str], blur: bool, cpus: int) -> tuple[float, int]:
+def run_baseline(files: list[str], blur: bool, cpus: int) -> dict[str, float]:
+    """Seconds end to end, to the first image starting, from then on; and peak RSS."""
     with PeakRss() as mem:
-        t0 = time.perf_counter()
+        called = time.time()
+        first = math.inf
         with mp.Pool(cpus, initializer=_init_worker, initargs=(blur,)) as pool:
-            for _ in pool.imap_unordered(_baseline_one, files, chunksize=16):
-                pass
-        wall = time.perf_counter() - t0
-    return wall, mem.peak
+            for started in pool.imap_unordered(_baseline_one, files, chunksize=16):
+                first = min(first, started)
+            done = time.time()
+    return {"total_s": done - called, "first_task_s": first - called,
+            "tasks_s": done - first, "peak_rss": mem.peak}  # fmt: skip
 
 
-def run_smartray(
-    folder: Path, lake: Path, blur: bool, rows_per_block: int
-) -> tuple[float, int, dict]:
+def run_smartray(folder: Path, lake: Path, blur: bool, cpus: int) -> tuple[dict[str, float], dict]:
+    """Starts a local Ray, ingests `folder` into a fresh lake, stops Ray: figures, counts."""
     import ray
 
     from smartray.ingest import IngestConfig, ingest
 
     shutil.rmtree(lake, ignore_errors=True)
-    raylet = [
-        p.pid
-        for p in psutil.process_iter(["name", "cmdline"])
-        if "raylet" in " ".join(p.info["cmdline"] or [])
-    ]
-    gcs = [
+    t0 = time.perf_counter()
+    # Workers of a local Ray inherit this process's environment, allocator settings included.
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    ray_init_s = time.perf_counter() - t0
+    roots = [
         p.pid
         for p in psutil.process_iter(["cmdline"])
-        if "gcs_server" in " ".join(p.info["cmdline"] or [])
+        if any(k in " ".join(p.info["cmdline"] or []) for k in ("raylet", "gcs_server"))
     ]
-    cfg = IngestConfig(
-        sources=(str(folder),),
-        lake=str(lake),
-        sanitize=SanitizeConfig(blur=blur),
-        rows_per_block=rows_per_block,
-    )
-    assert ray.is_initialized()
-    with PeakRss(extra_roots=raylet + gcs) as mem:
-        t0 = time.perf_counter()
-        summary = ingest(cfg)
-        wall = time.perf_counter() - t0
-    return wall, mem.peak, summary.counts
+    cfg = IngestConfig(sources=(str(folder),), lake=str(lake), sanitize=SanitizeConfig(blur=blur))
+    try:
+        with PeakRss(extra_roots=roots) as mem:
+            summary = ingest(cfg)
+    finally:
+        ray.shutdown()
+    figures = {k: summary.timing[k] for k in ("total_s", "first_task_s", "tasks_s")}
+    return {**figures, "peak_rss": mem.peak, "ray_init_s": ray_init_s,
+            "tasks": summary.timing["tasks"]}, summary.counts  # fmt: skip
+
+
+def fashion_corpus(folder: Path) -> Path:
+    """All 70,000 Fashion-MNIST images as 28 px PNGs in class folders (written once)."""
+    from smartray.testing import fashion_mnist
+
+    if len(list(folder.glob("*/*.png"))) == 70_000:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    for split in ("train", "test"):
+        images, labels = fashion_mnist.load(split)
+        fashion_mnist.write_pngs(folder, images, labels, prefix=f"{split}-")
+    return folder
+
+
+def _median(xs: list[float]) -> float:
+    return float(np.median(xs))
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--images", type=int, default=5000)
-    ap.add_argument("--blur-images", type=int, default=1000)
-    ap.add_argument("--rows-per-block", type=int, default=128)
+    ap.add_argument("--corpus", choices=["photos", "fashion", "both"], default="both")
+    ap.add_argument("--runs", type=int, default=3, help="interleaved rounds per corpus")
+    ap.add_argument("--images", type=int, default=5000, help="photos: how many")
+    ap.add_argument("--blur-images", type=int, default=0, help="photos with face blur on")
     ap.add_argument("--cpus", type=int, default=os.cpu_count())
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("smartray.ingest").setLevel(logging.INFO)
-
-    import ray
-
-    data = generate(OUT / f"jpeg1280x720-{args.images}", args.images)
-    files = sorted(str(p) for p in data.glob("*.jpg"))
-    blur_folder = OUT / f"jpeg1280x720-blur-{args.blur_images}"
-    if args.blur_images:
-        blur_folder.mkdir(parents=True, exist_ok=True)
-        for f in files[: args.blur_images]:
-            target = blur_folder / os.path.basename(f)
-            if not target.exists():
-                os.link(f, target)
-    cases = [(False, args.images, data), (True, args.blur_images, blur_folder)]
-    cases = [c for c in cases if c[1]]
-    # Baselines first, with no Ray process on the machine at all.
-    baselines = {
-        blur: run_baseline(sorted(str(p) for p in folder.glob("*.jpg"))[:n], blur, args.cpus)
-        for blur, n, folder in cases
-    }
-    t0 = time.perf_counter()
-    # Workers of a local Ray inherit this process's environment, allocator settings included.
-    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-    ray_init_s = time.perf_counter() - t0
-    results = {"machine": f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB",
-               "images": args.images, "ray_init_s": round(ray_init_s, 2), "runs": []}  # fmt: skip
-    for blur, n, folder in cases:
-        base_s, base_mem = baselines[blur]
-        sr_s, sr_mem, counts = run_smartray(folder, OUT / "lake", blur, args.rows_per_block)
-        assert counts["ingested"] == n, counts
-        row = {
-            "blur": blur, "images": n,
-            "baseline_img_s": round(n / base_s, 1), "smartray_img_s": round(n / sr_s, 1),
-            "ratio": round(base_s / sr_s, 3),
-            "baseline_peak_rss_mib": base_mem // 2**20, "smartray_peak_rss_mib": sr_mem // 2**20,
-        }  # fmt: skip
-        results["runs"].append(row)
+    cases: list[tuple[str, bool, Path, list[str]]] = []
+    if args.corpus in ("photos", "both"):
+        data = generate(OUT / f"jpeg1280x720-{args.images}", args.images)
+        files = sorted(str(p) for p in data.glob("*.jpg"))
+        cases.append(("photos 1280x720", False, data, files))
+        if args.blur_images:
+            blur_folder = OUT / f"jpeg1280x720-blur-{args.blur_images}"
+            blur_folder.mkdir(parents=True, exist_ok=True)
+            for f in files[: args.blur_images]:
+                target = blur_folder / os.path.basename(f)
+                if not target.exists():
+                    os.link(f, target)
+            cases.append(("photos, faces blurred", True, blur_folder,
+                          sorted(str(p) for p in blur_folder.glob("*.jpg"))))  # fmt: skip
+    if args.corpus in ("fashion", "both"):
+        data = fashion_corpus(OUT / "fashion-mnist-70k")
+        cases.append(
+            ("fashion-mnist 28px", False, data, sorted(str(p) for p in data.rglob("*.png")))
+        )
+    machine = f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB"
+    results: dict = {"machine": machine, "runs": []}
+    for name, blur, folder, files in cases:
+        n = len(files)
+        rounds = []
+        for i in range(args.runs):
+            base = run_baseline(files, blur, args.cpus)
+            ours, counts = run_smartray(folder, OUT / "lake", blur, args.cpus)
+            assert counts["ingested"] + counts["duplicates"] == n, counts
+            row = {"round": i + 1, "baseline": base, "smartray": ours,
+                   "ratio_total": base["total_s"] / ours["total_s"],
+                   "ratio_steady": base["tasks_s"] / ours["tasks_s"]}  # fmt: skip
+            rounds.append(row)
+            print(
+                f"{name} ({n:,}) round {i + 1}: baseline {n / base['total_s']:.0f} img/s "
+                f"(first image at {base['first_task_s']:.2f} s), smartray "
+                f"{n / ours['total_s']:.0f} img/s (first task at {ours['first_task_s']:.2f} s, "
+                f"{ours['tasks']:.0f} tasks, steady {n / ours['tasks_s']:.0f} img/s against "
+                f"{n / base['tasks_s']:.0f}); ratio end to end {row['ratio_total']:.3f}, "
+                f"steady {row['ratio_steady']:.3f}; peak RSS {base['peak_rss'] / 2**20:.0f} / "
+                f"{ours['peak_rss'] / 2**20:.0f} MiB; ray.init {ours['ray_init_s']:.1f} s",
+                flush=True,
+            )
+        summary = {"case": name, "images": n, "rounds": rounds}
+        for key in ("ratio_total", "ratio_steady"):
+            xs = [r[key] for r in rounds]
+            summary[key] = {"median": _median(xs), "min": min(xs), "max": max(xs)}
+        fixed = [r["smartray"]["first_task_s"] for r in rounds]
+        summary["fixed_s"] = {"median": _median(fixed), "min": min(fixed), "max": max(fixed)}
+        results["runs"].append(summary)
         print(
-            f"blur={'on ' if blur else 'off'} images={n}: baseline Pool({args.cpus}) "
-            f"{row['baseline_img_s']} img/s, smartray {row['smartray_img_s']} img/s, "
-            f"ratio {row['ratio']:.3f}; peak RSS baseline {row['baseline_peak_rss_mib']} MiB, "
-            f"smartray {row['smartray_peak_rss_mib']} MiB",
+            f"== {name}: median ratio end to end {summary['ratio_total']['median']:.3f} "
+            f"({summary['ratio_total']['min']:.3f}-{summary['ratio_total']['max']:.3f}), "
+            f"steady {summary['ratio_steady']['median']:.3f} "
+            f"({summary['ratio_steady']['min']:.3f}-{summary['ratio_steady']['max']:.3f}); "
+            f"smartray fixed cost {summary['fixed_s']['median']:.2f} s "
+            f"({summary['fixed_s']['min']:.2f}-{summary['fixed_s']['max']:.2f})",
             flush=True,
         )
-    print(f"ray.init took {ray_init_s:.1f} s (not in the smartray figures above)")
-    ray.shutdown()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     import gc

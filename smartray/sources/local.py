@@ -132,6 +132,17 @@ class LocalReader:
             raise RejectedInput(Reason.UNREADABLE, f"read failed: {e.strerror or e}") from None
 
     def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
-        """Reads a file, up to `max_bytes` + 1 bytes; `OSError` becomes `unreadable`."""
+        """Reads a file, up to `max_bytes` + 1 bytes; `OSError` becomes `unreadable`.
+
+        The first read asks for the size the file has now (plus one byte, to see that
+        it grew): `read(max_bytes + 1)` would allocate the whole limit for every file,
+        which cost more than reading a small image.
+        """
+        limit = None if max_bytes is None else max_bytes + 1
         with open(path, "rb") as f:
-            return f.read(-1 if max_bytes is None else max_bytes + 1)
+            size = os.fstat(f.fileno()).st_size + 1
+            first = size if limit is None else min(size, limit)
+            data = f.read(first)
+            if len(data) == first and (limit is None or first < limit):  # it grew meanwhile
+                data += f.read(-1 if limit is None else limit - first)
+            return data
