@@ -37,6 +37,7 @@ import math
 import multiprocessing as mp
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -223,6 +224,35 @@ def _median(xs: list[float]) -> float:
     return float(np.median(xs))
 
 
+def _one_side(args: argparse.Namespace) -> None:
+    """`--side baseline|smartray`: one measurement in a fresh process; prints its JSON."""
+    folder = Path(args.folder)
+    files = sorted(str(p) for p in folder.rglob("*") if p.suffix in (".jpg", ".png"))
+    if args.side == "baseline":
+        figures, counts = run_baseline(files, args.blur, args.cpus), {}
+    else:
+        figures, counts = run_smartray(folder, OUT / "lake", args.blur, args.cpus)
+    print(json.dumps({"figures": figures, "counts": counts, "images": len(files)}))
+
+
+def _measure(side: str, folder: Path, blur: bool, cpus: int) -> tuple[dict, dict]:
+    """Runs one side in a child process (its memory and Ray its own); figures, counts."""
+    cmd = [sys.executable, __file__, "--side", side, "--folder", str(folder), "--cpus", str(cpus)]
+    out = subprocess.run(cmd + (["--blur"] if blur else []), capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{side} failed:\n{out.stderr[-3000:]}")
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    return last["figures"], last["counts"]
+
+
+def _warm_cache(files: list[str]) -> None:
+    """Reads every file once, so the first round's side does not pay a cold page cache."""
+    for f in files:
+        with open(f, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", choices=["photos", "fashion", "both"], default="both")
@@ -231,10 +261,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--blur-images", type=int, default=0, help="photos with face blur on")
     ap.add_argument("--cpus", type=int, default=os.cpu_count())
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--side", choices=["baseline", "smartray"], help=argparse.SUPPRESS)
+    ap.add_argument("--folder", help=argparse.SUPPRESS)
+    ap.add_argument("--blur", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    if args.side:
+        _one_side(args)
+        return
     cases: list[tuple[str, bool, Path, list[str]]] = []
     if args.corpus in ("photos", "both"):
         data = generate(OUT / f"jpeg1280x720-{args.images}", args.images)
@@ -258,10 +294,11 @@ def main(argv: list[str] | None = None) -> None:
     results: dict = {"machine": machine, "runs": []}
     for name, blur, folder, files in cases:
         n = len(files)
+        _warm_cache(files)
         rounds = []
         for i in range(args.runs):
-            base = run_baseline(files, blur, args.cpus)
-            ours, counts = run_smartray(folder, OUT / "lake", blur, args.cpus)
+            base, _ = _measure("baseline", folder, blur, args.cpus)
+            ours, counts = _measure("smartray", folder, blur, args.cpus)
             assert counts["ingested"] + counts["duplicates"] == n, counts
             row = {"round": i + 1, "baseline": base, "smartray": ours,
                    "ratio_total": base["total_s"] / ours["total_s"],

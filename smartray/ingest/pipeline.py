@@ -17,9 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import ray
 
-from smartray.cluster.local import ensure_ray
 from smartray.ingest import blocks as cut
 from smartray.ingest.config import IngestConfig
 from smartray.ingest.incremental import FINGERPRINT_COLUMNS, split_unchanged
@@ -30,10 +28,10 @@ from smartray.ingest.resanitize import gone, plan, resanitize_block
 from smartray.ingest.tasks import (
     BlockFn,
     IngestTaskError,
+    RayUse,
     cluster_cpus,
     local_files_placement,
     run_blocks,
-    warm_up_workers,
 )
 from smartray.ingest.video import ingest_video_block, is_video
 from smartray.sanitize.cv import DEFAULT_MAX_PIXELS
@@ -95,18 +93,26 @@ def ingest(
         SourceError: a source does not exist or cannot be listed (nothing is written).
     """
     called = time.time()
+    if config.sanitize.blur and config.sanitize.detectors:
+        load_detectors(tuple(config.sanitize.detectors))  # a bad name is a usage error, now
+    if config.resanitize:
+        return resanitize(config, reader=reader, ray_address=ray_address)
+    with RayUse(ray_address) as ray_use:
+        return _ingest(config, reader, ray_use, called)
+
+
+def _ingest(
+    config: IngestConfig, reader: Reader | None, ray_use: RayUse, called: float
+) -> IngestSummary:
     clock = [time.perf_counter()]
 
     def lap() -> float:
         clock.append(time.perf_counter())
         return clock[-1] - clock[-2]
 
-    if config.sanitize.blur and config.sanitize.detectors:
-        load_detectors(tuple(config.sanitize.detectors))  # a bad name is a usage error, now
-    if config.resanitize:
-        return resanitize(config, reader=reader, ray_address=ray_address)
     lake = Lake(config.lake)
     s3 = S3Settings.from_env()
+    ray_use.early()
     listing = list_inputs(config.sources, s3)
     t_list = lap()
     session = lake.session("ingest", config.model_dump(mode="json"))
@@ -130,9 +136,8 @@ def ingest(
             session.read(ASSET_SOURCES, columns=FINGERPRINT_COLUMNS),
             session.read(QUARANTINE, columns=[*FINGERPRINT_COLUMNS, "reason"]),
         )
-    started = ensure_ray(ray_address) if todo or videos else False
     if todo or videos:
-        warm_up_workers()  # workers import while the driver reads the known ids
+        ray_use.need()  # workers import while the driver reads the known ids
     known = known_id_index(session.keys(ASSETS))
     log.info(
         "run %s: %d input(s) to read, %d unchanged since an earlier run",
@@ -144,24 +149,20 @@ def ingest(
     images: list[BlockResult] = []
     video_results: list[BlockResult] = []
     crashes: dict[str, str] = {}
-    try:
-        common = {
-            "config": config.sanitize,
-            "location": lake.location,
-            "run_id": run.run_id,
-            "known_ids": known,
-            "reader": reader or SourceReader(s3),
-        }
-        if todo:
-            images, crashes = _run(todo, config, common, ingest_block)
-        if videos:  # one video per task: each is a long job of its own
-            known_videos = known_id_index(session.keys(VIDEOS))
-            kwargs = {**common, "video": config.video, "known_videos": known_videos}
-            video_results, lost = _run(videos, config, kwargs, ingest_video_block, rows=1)
-            crashes.update(lost)
-    finally:
-        if started:
-            ray.shutdown()
+    common = {
+        "config": config.sanitize,
+        "location": lake.location,
+        "run_id": run.run_id,
+        "known_ids": known,
+        "reader": reader or SourceReader(s3),
+    }
+    if todo:
+        images, crashes = _run(todo, config, common, ingest_block)
+    if videos:  # one video per task: each is a long job of its own
+        known_videos = known_id_index(session.keys(VIDEOS))
+        kwargs = {**common, "video": config.video, "known_videos": known_videos}
+        video_results, lost = _run(videos, config, kwargs, ingest_video_block, rows=1)
+        crashes.update(lost)
     t_process = lap()
     rec = reconcile(
         listing,
@@ -249,8 +250,8 @@ def resanitize(
     results: list[BlockResult] = []
     crashes: dict[str, str] = {}
     if entries:
-        started = ensure_ray(ray_address)
-        try:
+        with RayUse(ray_address) as ray_use:
+            ray_use.need()
             kwargs = {
                 "config": config.sanitize,
                 "location": lake.location,
@@ -259,9 +260,6 @@ def resanitize(
                 "reader": reader or SourceReader(S3Settings.from_env()),
             }
             results, crashes = _run(entries, config, kwargs, resanitize_block)
-        finally:
-            if started:
-                ray.shutdown()
     parts = sorted({r.part.path for r in results if r.part is not None})
     fs, root = lake.location.filesystem()
     base = f"{root}/{ASSETS.name}"

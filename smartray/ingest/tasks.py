@@ -23,6 +23,7 @@ from typing import Any
 import ray
 from ray.exceptions import NodeDiedError, OutOfMemoryError, RayTaskError, WorkerCrashedError
 
+from smartray.cluster.local import ensure_ray
 from smartray.errors import SmartrayError, SourceError
 from smartray.ingest.outcomes import BlockResult
 from smartray.sources.base import SourceEntry
@@ -132,6 +133,39 @@ def _import_worker_modules() -> int:
     import smartray.ingest.video  # noqa: F401
 
     return os.getpid()
+
+
+class RayUse:
+    """Ray for one ingest driver: joined early when that costs nothing, else on demand.
+
+    With Ray already running (a notebook, a test session) or a cluster to join (an
+    address, env `RAY_ADDRESS`), `early()` connects and has the workers import the
+    operators while the driver lists and reads the lake. A private local Ray (~4 s to
+    start) is started by `need()` only once there is work. On exit, Ray is stopped if
+    this object started or joined it.
+    """
+
+    def __init__(self, address: str | None = None):
+        self.address = address
+        self.started = self.ready = False
+
+    def early(self) -> None:
+        """Connects now if that is free (see the class)."""
+        if ray.is_initialized() or self.address or os.environ.get("RAY_ADDRESS"):
+            self.need()
+
+    def need(self) -> None:
+        """Connects (or starts a local Ray) if not yet done, and warms the workers up."""
+        if not self.ready:
+            self.started, self.ready = ensure_ray(self.address), True
+            warm_up_workers()
+
+    def __enter__(self) -> RayUse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            ray.shutdown()
 
 
 def warm_up_workers() -> None:
