@@ -95,6 +95,19 @@ def test_an_input_that_always_kills_its_worker_is_quarantined_alone(tmp_path):
     assert_exactly_once(lake_uri, n_sources=7, n_assets=7)
 
 
+def test_a_poisonous_input_in_a_block_sized_by_work_costs_only_itself(tmp_path):
+    src = make_images(tmp_path / "src", 40)  # ~40 ms of work: one block of 40 inputs
+    lake_uri = str(tmp_path / "lake")
+    cfg = IngestConfig(sources=(str(src),), lake=lake_uri, sanitize=FAST, task_retries=0)
+    summary = ingest(cfg, reader=KillAlways("img17.png"))
+    assert (summary.counts["worker_crash"], summary.counts["ingested"]) == (1, 39)
+    q = Lake(lake_uri).table("quarantine", to="polars").to_dicts()
+    assert [(os.path.basename(r["source_uri"]), r["reason"]) for r in q] == [
+        ("img17.png", "worker_crash")
+    ]
+    assert_exactly_once(lake_uri, n_sources=39, n_assets=39)
+
+
 DRIVER = """
 import sys, time, gc
 from smartray.ingest import IngestConfig, ingest
