@@ -59,6 +59,7 @@ JOBS = {
     "sample": "smartray.sample.job",
     "split": "smartray.split.job_split",
     "tables": "smartray.query.job_tables",
+    "train": "smartray.train.job",
 }
 
 _CONFIG_FILE: contextvars.ContextVar[str | None] = contextvars.ContextVar(

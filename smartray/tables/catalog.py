@@ -278,6 +278,39 @@ LABELS = TableSpec(
     ),
 )
 
+MODELS = TableSpec(
+    name="models",
+    description="trained models (`smartray train`): architecture, classes, the pinned input "
+    "versions, each epoch's checkpoint (URI and sha256 of its files) and metrics",
+    key=("model_id",),
+    schema=pa.schema(
+        [
+            _f("model_id", pa.string()),  # the training run's id
+            _f("experiment", pa.string()),
+            _f("architecture", pa.string()),  # small-cnn, resnet18, module:factory
+            _f("config", pa.string()),  # JSON: the run's settings
+            _f("ontology", pa.string()),
+            _f("ontology_version", pa.int32()),
+            _f("classes", pa.string()),  # JSON: [{index, class_id, name}], index order
+            _f("split_name", pa.string()),
+            _f("assets_version", pa.int64()),
+            _f("labels_version", pa.int64()),
+            _f("splits_version", pa.int64()),
+            _f("train_assets", pa.int64()),
+            _f("val_assets", pa.int64()),
+            _f("best_epoch", pa.int32()),
+            _f("last_epoch", pa.int32()),
+            _f("best_val_accuracy", pa.float64()),
+            _f("checkpoint_uri", pa.string()),  # the best epoch's checkpoint folder
+            _f("checkpoint_sha256", pa.string()),  # JSON: file -> sha256 of that folder
+            _f("checkpoints", pa.string()),  # JSON: [{epoch, uri, sha256}] of every epoch
+            _f("epochs", pa.string()),  # JSON: per-epoch train/val loss and accuracy
+            _f("run_id", pa.string()),
+            _f("trained_at", _UTC),
+        ]
+    ),
+)
+
 ALL_TABLES: dict[str, TableSpec] = {
     s.name: s
     for s in (
@@ -292,6 +325,7 @@ ALL_TABLES: dict[str, TableSpec] = {
         ONTOLOGIES,
         LABEL_EVENTS,
         LABELS,
+        MODELS,
     )
 }
 

@@ -1,0 +1,227 @@
+"""`smartray train`: an image classifier on Ray Train, from pinned lake versions.
+
+1. Pin `assets`, `labels` and `splits`; select the approved class labels of one ontology
+   version on the named split (`inputs.select`: the bad inputs are refused here, before
+   anything starts).
+2. Build the input as Ray Data streams over the pinned `assets` version: `val`, and one
+   training dataset per epoch whose augmentation is seeded by that epoch. The driver
+   reads ids and labels only, never image bytes.
+3. Run `TorchTrainer` (`loop.train_loop`) with checkpoints in the lake's storage under
+   `checkpoints/<model id>/` and `FailureConfig(max_failures)`.
+4. Commit one `models` row: the pinned versions, the class map, every epoch's metrics and
+   checkpoint (URI and the sha256 of its files), the best epoch by `val` accuracy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import ray
+import ray.data
+import ray.train
+from ray.train.torch import TorchTrainer
+
+from smartray.annotate.ledger import ontology_for
+from smartray.augment.ops import parse_ops
+from smartray.cluster.local import ensure_ray
+from smartray.errors import ConfigError
+from smartray.tables import ASSETS, Lake, RunSummary
+from smartray.tables.catalog import LABELS, MODELS, SPLITS
+from smartray.train import checkpoint, nets
+from smartray.train.config import TrainConfig
+from smartray.train.inputs import LABEL_COLUMNS, SPLIT_COLUMNS, decode_batch, select
+from smartray.train.loop import train_loop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSummary(RunSummary):
+    """What a training run did: the model id, its best epoch and `val` accuracy."""
+
+    def line(self) -> str:
+        """The job's summary line, then one line per epoch."""
+        c = self.counts
+        head = (
+            f"train {self.run_id}: model {self.run_id}, {c['train']} train / {c['val']} val "
+            f"assets, {c['classes']} classes; best epoch {c['best_epoch']} "
+            f"(val accuracy {c['best_val_accuracy_pct'] / 100:.2f} %); "
+            f"left out: {c['left_out']}"
+        )
+        return head
+
+
+def _check_model(config: TrainConfig, num_classes: int) -> None:
+    """Builds the model once on the driver: a bad `--model` or weights fail before Ray."""
+    model = nets.build(config.model, num_classes)
+    if config.init_weights:
+        skipped = checkpoint.apply_weights(model, checkpoint.read_weights(config.init_weights))
+        if skipped:
+            log.info("--init-weights: %d tensor(s) left out (%s)", len(skipped), skipped[:4])
+
+
+def _gpu_available(wait_s: float, needed: float) -> None:
+    """Waits up to `wait_s` for the cluster to show `needed` GPUs; raises if it never does."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        have = float(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]
+        if have >= needed:
+            return
+        if time.monotonic() >= deadline:
+            raise ConfigError(
+                f"--use-gpu: the cluster has {have:g} GPU(s), the run needs {needed:g}; "
+                f"none appeared within {wait_s:g} s (add a GPU worker group, or drop --use-gpu)"
+            )
+        time.sleep(min(5.0, wait_s))
+
+
+def train(
+    config: TrainConfig, *, lake: str | None = None, ray_address: str | None = None
+) -> TrainSummary:
+    """Trains a classifier and records it in `models`.
+
+    Raises:
+        ConfigError: no labels, a bad split, a bad model or weights, a GPU the cluster
+            lacks: nothing trained or written.
+    """
+    lk = Lake(lake)
+    ontology = ontology_for(lk, config.ontology, config.ontology_version)
+    ops = parse_ops(config.augment) if config.augment != "none" else None
+    session = lk.session("train", config.model_dump(mode="json"))
+    versions = {spec.name: session.pin(spec) for spec in (ASSETS, LABELS, SPLITS)}
+    if any(v is None for v in versions.values()):
+        missing = [k for k, v in versions.items() if v is None]
+        raise ConfigError(f"table(s) {missing} do not exist yet: ingest, label and split first")
+    chosen = select(
+        session.read(LABELS, columns=LABEL_COLUMNS),
+        session.read(SPLITS, columns=SPLIT_COLUMNS),
+        ontology=ontology,
+        split=config.split,
+    )
+    _check_model(config, len(chosen.classes))
+    started = ensure_ray(ray_address)
+    try:
+        if config.use_gpu:
+            _gpu_available(config.gpu_wait_s, config.gpus_per_worker * config.workers)
+        result = _fit(lk, session.run_id, versions["assets"] or 0, config, chosen, ops)
+    finally:
+        if started:
+            ray.shutdown()
+    if not result.metrics:
+        raise RuntimeError(f"training run {session.run_id} reported no epoch")
+    history = json.loads(result.metrics["history"])
+    checkpoints = _checkpoints(result)
+    best = max(history, key=lambda h: (h["val_accuracy"], -h["epoch"]))
+    best_ckpt = next(c for c in checkpoints if c["epoch"] == best["epoch"])
+    row = {
+        "model_id": session.run_id,
+        "experiment": config.experiment,
+        "architecture": config.model,
+        "config": json.dumps(config.model_dump(mode="json"), sort_keys=True),
+        "ontology": ontology.name,
+        "ontology_version": ontology.version,
+        "classes": json.dumps(chosen.classes),
+        "split_name": config.split,
+        "assets_version": versions["assets"],
+        "labels_version": versions["labels"],
+        "splits_version": versions["splits"],
+        "train_assets": chosen.counts["train"],
+        "val_assets": chosen.counts["val"],
+        "best_epoch": best["epoch"],
+        "last_epoch": history[-1]["epoch"],
+        "best_val_accuracy": best["val_accuracy"],
+        "checkpoint_uri": best_ckpt["uri"],
+        "checkpoint_sha256": json.dumps(best_ckpt["sha256"], sort_keys=True),
+        "checkpoints": json.dumps(checkpoints),
+        "epochs": json.dumps(history),
+        "run_id": session.run_id,
+        "trained_at": dt.datetime.now(dt.UTC),
+    }
+    session.commit(MODELS, [row], mode="upsert")
+    left_out = {k: v for k, v in chosen.counts.items() if k not in ("train", "val") and v}
+    session.counts.update(
+        {
+            "train": chosen.counts["train"],
+            "val": chosen.counts["val"],
+            "classes": len(chosen.classes),
+            "epochs": len(history),
+            "best_epoch": best["epoch"],
+            "best_val_accuracy_pct": round(best["val_accuracy"] * 10_000),
+            "left_out": sum(left_out.values()),
+            **{f"left_out_{k}": v for k, v in left_out.items()},
+        }
+    )
+    session.record()
+    summary = TrainSummary.of(session.run)
+    for h in history:
+        log.info(
+            "epoch %d: train loss %.4f acc %.4f, val loss %.4f acc %.4f (%.1f s)",
+            h["epoch"], h["train_loss"], h["train_accuracy"], h["val_loss"],
+            h["val_accuracy"], h["seconds"],
+        )  # fmt: skip
+    return summary
+
+
+def _fit(
+    lk: Lake,
+    model_id: str,
+    assets_version: int,
+    config: TrainConfig,
+    chosen: Any,
+    ops: list[dict[str, Any]] | None,
+) -> ray.train.Result:
+    """Builds the datasets and runs the trainer; returns its result."""
+
+    def stream(labels: pa.Table, epoch: int, augment: list[dict[str, Any]] | None) -> Any:
+        ds = lk.read_ray(ASSETS.name, assets_version, columns=["asset_id", "data"])
+        kwargs = {"labels": labels, "image_size": config.image_size, "ops": augment,
+                  "seed": config.seed, "epoch": epoch}  # fmt: skip
+        return ds.map_batches(decode_batch, batch_format="pyarrow", fn_kwargs=kwargs)
+
+    datasets = {"val": stream(chosen.val, 0, None)}
+    for epoch in range(config.epochs):
+        datasets[f"train-{epoch}"] = stream(chosen.train, epoch, ops).random_shuffle(
+            seed=config.seed + epoch
+        )
+    loop_config = {
+        **config.model_dump(mode="json"),
+        "classes": chosen.classes,
+        "class_weights": chosen.class_weights() if config.class_weights == "auto" else [],
+    }
+    fs, root = lk.location.filesystem()
+    resources = {"CPU": config.cpus_per_worker}
+    if config.use_gpu:
+        resources["GPU"] = config.gpus_per_worker
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config=loop_config,
+        datasets=datasets,
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=config.workers, use_gpu=config.use_gpu, resources_per_worker=resources
+        ),
+        run_config=ray.train.RunConfig(
+            name=model_id,
+            storage_path=f"{root}/checkpoints",
+            storage_filesystem=fs,
+            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=None),
+        ),
+    )
+    return trainer.fit()
+
+
+def _checkpoints(result: ray.train.Result) -> list[dict[str, Any]]:
+    """Every epoch's checkpoint: epoch, URI (in the lake's storage) and file sha256s."""
+    out = []
+    for ckpt, metrics in result.best_checkpoints or []:
+        uri = ckpt.path if "://" in ckpt.path or ckpt.path.startswith("/") else f"s3://{ckpt.path}"
+        out.append(
+            {"epoch": int(metrics["epoch"]), "uri": uri, "sha256": json.loads(metrics["manifest"])}
+        )
+    return sorted(out, key=lambda c: c["epoch"])
