@@ -33,7 +33,7 @@ class TrainConfig(BaseModel):
     split: str = Field(min_length=1)
     ontology: str | None = None
     ontology_version: int | None = Field(None, ge=1)
-    experiment: str = Field("default", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    experiment: str = Field("default", min_length=1)
     model: str = "small-cnn"
     init_weights: str | None = None
     image_size: int = Field(32, ge=8, le=1024)

@@ -1,0 +1,81 @@
+"""Training on Ray Train from a labelled lake: real handwritten digits, a few hundred."""
+
+import json
+
+import pytest
+
+from jobs import import_labels as import_job
+from jobs import ingest as ingest_job
+from jobs import ontology as ontology_job
+from jobs import review as review_job
+from jobs import split as split_job
+from jobs import train as train_job
+from smartray import Lake
+from smartray.testing import digits
+
+N = 400
+
+
+@pytest.fixture(scope="module")
+def digits_lake(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits")
+    digits.write_pngs(root, N)
+    lake_dir = str(tmp_path_factory.mktemp("digits-lake") / "lake")
+    ingest_job.main([str(root), "--lake", lake_dir, "--no-blur"])
+    ontology_job.main(["add", "schemas/ontologies/digits.yaml", "--lake", lake_dir])
+    import_job.main([str(root), "--format", "folders", "--annotator", "sklearn",
+                     "--lake", lake_dir])  # fmt: skip
+    review_job.main(["--approve", "--reviewer", "lead", "--lake", lake_dir,
+                     "--where", "annotator = 'sklearn'"])  # fmt: skip
+    split_job.main(["--lake", lake_dir, "--split", "main", "--no-groups",
+                    "--ratios", "train=0.7,val=0.3"])  # fmt: skip
+    return lake_dir
+
+
+def test_train_records_a_model_with_pinned_versions_and_checked_checkpoints(
+    ray_session, digits_lake, capsys
+):
+    train_job.main(["--lake", digits_lake, "--split", "main", "--epochs", "3",
+                    "--image-size", "16", "--batch-size", "32", "--lr", "0.01"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "best epoch" in out
+    lake = Lake(digits_lake)
+    (model,) = lake.table("models").to_pylist()
+    assert out.startswith(f"train {model['model_id']}: model {model['model_id']}")
+    assert (model["architecture"], model["ontology"], model["ontology_version"]) == (
+        "small-cnn", "digits", 1
+    )  # fmt: skip
+    assert model["assets_version"] == lake.version("assets")
+    assert model["labels_version"] == lake.version("labels")
+    assert model["train_assets"] + model["val_assets"] == N
+    epochs = json.loads(model["epochs"])
+    assert [e["epoch"] for e in epochs] == [0, 1, 2]
+    assert model["best_val_accuracy"] == max(e["val_accuracy"] for e in epochs)
+    assert model["best_val_accuracy"] > 0.5  # ten classes: chance is 0.1
+    classes = json.loads(model["classes"])
+    assert [c["name"] for c in classes][:3] == ["zero", "one", "two"]
+    checkpoints = json.loads(model["checkpoints"])
+    assert [c["epoch"] for c in checkpoints] == [0, 1, 2]
+    from smartray.train import checkpoint
+
+    best = next(c for c in checkpoints if c["epoch"] == model["best_epoch"])
+    assert best["uri"] == model["checkpoint_uri"]
+    checkpoint.verify(best["uri"], json.loads(model["checkpoint_sha256"]))
+    runs = lake.table("runs", to="polars").filter(job="train").to_dicts()
+    assert json.loads(runs[0]["input_versions"])["assets"] == model["assets_version"]
+
+
+def test_bad_training_requests_exit_2_and_write_nothing(ray_session, digits_lake, capsys):
+    lake = Lake(digits_lake)
+    before = lake.version("models")
+    for argv, message in [
+        (["--split", "nope"], "no split named 'nope'"),
+        (["--split", "main", "--model", "vgg"], "choose small-cnn or resnet18"),
+        (["--split", "main", "--init-weights", "/no/such.safetensors"], "No such file"),
+        (["--split", "main", "--ontology-version", "3"], "has no v3"),
+    ]:
+        with pytest.raises(SystemExit) as e:
+            train_job.main(["--lake", digits_lake, *argv])
+        assert e.value.code == 2
+        assert message in capsys.readouterr().err
+    assert lake.version("models") == before
