@@ -10,6 +10,7 @@ optimizer and random state restored.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from typing import Any
@@ -20,6 +21,8 @@ import torch
 from torch import nn
 
 from smartray.train import checkpoint, nets
+
+log = logging.getLogger(__name__)
 
 
 def _evaluate(model: nn.Module, batches: Any, device: torch.device, amp: bool) -> dict[str, float]:
@@ -64,6 +67,7 @@ def train_loop(config: dict[str, Any]) -> None:
         sched.load_state_dict(saved.state["scheduler"])
         history = saved.state["history"]
         start = saved.epoch + 1
+        log.warning("resuming from the checkpoint of epoch %d", saved.epoch)
     model = ray.train.torch.prepare_model(model)
     weights = torch.tensor(config["class_weights"], dtype=torch.float32, device=device)
     loss_fn = nn.CrossEntropyLoss(weight=weights if config["class_weights"] else None)
@@ -105,6 +109,8 @@ def train_loop(config: dict[str, Any]) -> None:
             "val_loss": val["loss"],
             "val_accuracy": val["accuracy"],
             "seconds": round(time.perf_counter() - t0, 3),
+            "optimizer_steps": _steps(opt),  # continues across a resume: state restored
+            "resumed": resumed is not None and epoch == start,
         }
         history.append(row)
         stale = 0 if row["val_accuracy"] > best else stale + 1
@@ -122,6 +128,12 @@ def train_loop(config: dict[str, Any]) -> None:
         patience = config.get("early_stop_patience")
         if patience and stale >= patience:
             break
+
+
+def _steps(opt: torch.optim.Optimizer) -> int:
+    """The optimizer's step count (AdamW keeps one per parameter)."""
+    states = [v for v in opt.state.values() if "step" in v]
+    return int(states[0]["step"]) if states else 0
 
 
 def _since_best(history: list[dict[str, Any]]) -> list[dict[str, Any]]:

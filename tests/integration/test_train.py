@@ -79,3 +79,28 @@ def test_bad_training_requests_exit_2_and_write_nothing(ray_session, digits_lake
         assert e.value.code == 2
         assert message in capsys.readouterr().err
     assert lake.version("models") == before
+
+
+def test_a_worker_killed_mid_epoch_resumes_from_the_last_checkpoint(
+    ray_session, digits_lake, tmp_path, capsys
+):
+    from smartray.testing import train_faults
+
+    marker = tmp_path / "died"
+    # 280 training digits in batches of 32: 9 a epoch; the 12th batch is in epoch 1
+    train_faults.PLAN.write_text(json.dumps({"after_batches": 12, "marker": str(marker)}))
+    try:
+        train_job.main(["--lake", digits_lake, "--split", "main", "--epochs", "3",
+                        "--image-size", "16", "--batch-size", "32", "--experiment", "faults",
+                        "--model", "smartray.testing.train_faults:dies_once"])  # fmt: skip
+    finally:
+        train_faults.PLAN.unlink()
+    assert marker.exists()  # the worker did die
+    models = Lake(digits_lake).table("models", to="polars").filter(experiment="faults")
+    epochs = json.loads(models["epochs"][0])
+    assert [e["epoch"] for e in epochs] == [0, 1, 2]
+    assert [e["resumed"] for e in epochs] == [False, True, False]
+    steps = [e["optimizer_steps"] for e in epochs]
+    # the optimizer's state came back with the checkpoint: its step count goes on
+    assert steps == [steps[0], 2 * steps[0], 3 * steps[0]]
+    assert 7 <= steps[0] <= 11
