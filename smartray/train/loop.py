@@ -24,6 +24,8 @@ from smartray.train import checkpoint, nets
 
 log = logging.getLogger(__name__)
 
+SHUFFLE_BUFFER = 2048  # rows mixed in the worker, on top of a per-epoch block order
+
 
 def _evaluate(model: nn.Module, batches: Any, device: torch.device, amp: bool) -> dict[str, float]:
     """Loss and accuracy over `batches`, summed over every worker."""
@@ -81,7 +83,13 @@ def train_loop(config: dict[str, Any]) -> None:
         seen = correct = 0
         loss_sum = 0.0
         shard = ray.train.get_dataset_shard(f"train-{epoch}")
-        for batch in shard.iter_torch_batches(batch_size=config["batch_size"], device=device):
+        batches = shard.iter_torch_batches(
+            batch_size=config["batch_size"],
+            device=device,
+            local_shuffle_buffer_size=SHUFFLE_BUFFER,
+            local_shuffle_seed=config["seed"] + epoch,
+        )
+        for batch in batches:
             x, y = batch["image"], batch["label"]
             opt.zero_grad(set_to_none=True)
             with torch.autocast(device.type, enabled=amp):
@@ -115,7 +123,7 @@ def train_loop(config: dict[str, Any]) -> None:
         history.append(row)
         stale = 0 if row["val_accuracy"] > best else stale + 1
         best = max(best, row["val_accuracy"])
-        metrics = {**row, "history": json.dumps(history)}
+        metrics: dict[str, Any] = dict(row)
         with tempfile.TemporaryDirectory() as folder:
             ckpt = None
             if rank == 0:

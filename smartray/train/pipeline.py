@@ -113,10 +113,9 @@ def train(
     finally:
         if started:
             ray.shutdown()
-    if not result.metrics:
+    checkpoints, history = _checkpoints(result)
+    if not history:
         raise RuntimeError(f"training run {session.run_id} reported no epoch")
-    history = json.loads(result.metrics["history"])
-    checkpoints = _checkpoints(result)
     best = max(history, key=lambda h: (h["val_accuracy"], -h["epoch"]))
     best_ckpt = next(c for c in checkpoints if c["epoch"] == best["epoch"])
     row = {
@@ -186,9 +185,8 @@ def _fit(
 
     datasets = {"val": stream(chosen.val, 0, None)}
     for epoch in range(config.epochs):
-        datasets[f"train-{epoch}"] = stream(chosen.train, epoch, ops).random_shuffle(
-            seed=config.seed + epoch
-        )
+        train = stream(chosen.train, epoch, ops)
+        datasets[f"train-{epoch}"] = train.randomize_block_order(seed=config.seed + epoch)
     loop_config = {
         **config.model_dump(mode="json"),
         "classes": chosen.classes,
@@ -216,12 +214,17 @@ def _fit(
     return trainer.fit()
 
 
-def _checkpoints(result: ray.train.Result) -> list[dict[str, Any]]:
-    """Every epoch's checkpoint: epoch, URI (in the lake's storage) and file sha256s."""
-    out = []
+def _checkpoints(result: ray.train.Result) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every epoch's checkpoint (epoch, URI in the lake's storage, file sha256s) and metrics.
+
+    Ray Train keeps every reported checkpoint with its metrics, across restarts.
+    """
+    checkpoints: dict[int, dict[str, Any]] = {}
+    history: dict[int, dict[str, Any]] = {}
     for ckpt, metrics in result.best_checkpoints or []:
-        uri = ckpt.path if "://" in ckpt.path or ckpt.path.startswith("/") else f"s3://{ckpt.path}"
-        out.append(
-            {"epoch": int(metrics["epoch"]), "uri": uri, "sha256": json.loads(metrics["manifest"])}
-        )
-    return sorted(out, key=lambda c: c["epoch"])
+        epoch = int(metrics["epoch"])
+        path = ckpt.path
+        uri = path if "://" in path or path.startswith("/") else f"s3://{path}"
+        checkpoints[epoch] = {"epoch": epoch, "uri": uri, "sha256": json.loads(metrics["manifest"])}
+        history[epoch] = {k: v for k, v in metrics.items() if k != "manifest"}
+    return [checkpoints[e] for e in sorted(checkpoints)], [history[e] for e in sorted(history)]

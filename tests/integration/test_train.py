@@ -13,7 +13,7 @@ from jobs import train as train_job
 from smartray import Lake
 from smartray.testing import digits
 
-N = 400
+N = 300
 
 
 @pytest.fixture(scope="module")
@@ -32,32 +32,43 @@ def digits_lake(tmp_path_factory):
     return lake_dir
 
 
-def test_train_records_a_model_with_pinned_versions_and_checked_checkpoints(
-    ray_session, digits_lake, capsys
+def test_train_records_a_model_and_a_worker_killed_mid_epoch_resumes(
+    ray_session, digits_lake, tmp_path, capsys
 ):
-    train_job.main(["--lake", digits_lake, "--split", "main", "--epochs", "3",
-                    "--image-size", "16", "--batch-size", "32", "--lr", "0.01"])  # fmt: skip
+    from smartray.testing import train_faults
+    from smartray.train import checkpoint
+
+    marker = tmp_path / "died"
+    # ~210 training digits in batches of 32: 7 a epoch; the 10th batch is in epoch 1
+    train_faults.PLAN.write_text(json.dumps({"after_batches": 10, "marker": str(marker)}))
+    try:
+        train_job.main(["--lake", digits_lake, "--split", "main", "--epochs", "3",
+                        "--image-size", "16", "--batch-size", "32", "--lr", "0.01",
+                        "--model", "smartray.testing.train_faults:dies_once"])  # fmt: skip
+    finally:
+        train_faults.PLAN.unlink()
+    assert marker.exists()  # the worker did die, in epoch 1
     out = capsys.readouterr().out
-    assert "best epoch" in out
     lake = Lake(digits_lake)
     (model,) = lake.table("models").to_pylist()
-    assert out.startswith(f"train {model['model_id']}: model {model['model_id']}")
-    assert (model["architecture"], model["ontology"], model["ontology_version"]) == (
-        "small-cnn", "digits", 1
-    )  # fmt: skip
+    assert f"train {model['model_id']}: model {model['model_id']}," in out
+    assert (model["ontology"], model["ontology_version"]) == ("digits", 1)
     assert model["assets_version"] == lake.version("assets")
     assert model["labels_version"] == lake.version("labels")
     assert model["train_assets"] + model["val_assets"] == N
     epochs = json.loads(model["epochs"])
     assert [e["epoch"] for e in epochs] == [0, 1, 2]
+    assert [e["resumed"] for e in epochs] == [False, True, False]
+    steps = [e["optimizer_steps"] for e in epochs]
+    # the optimizer's state came back with the checkpoint: its step count goes on
+    assert steps == [steps[0], 2 * steps[0], 3 * steps[0]]
+    assert 5 <= steps[0] <= 9  # 199-231 training digits
     assert model["best_val_accuracy"] == max(e["val_accuracy"] for e in epochs)
     assert model["best_val_accuracy"] > 0.5  # ten classes: chance is 0.1
     classes = json.loads(model["classes"])
     assert [c["name"] for c in classes][:3] == ["zero", "one", "two"]
     checkpoints = json.loads(model["checkpoints"])
     assert [c["epoch"] for c in checkpoints] == [0, 1, 2]
-    from smartray.train import checkpoint
-
     best = next(c for c in checkpoints if c["epoch"] == model["best_epoch"])
     assert best["uri"] == model["checkpoint_uri"]
     checkpoint.verify(best["uri"], json.loads(model["checkpoint_sha256"]))
@@ -79,28 +90,3 @@ def test_bad_training_requests_exit_2_and_write_nothing(ray_session, digits_lake
         assert e.value.code == 2
         assert message in capsys.readouterr().err
     assert lake.version("models") == before
-
-
-def test_a_worker_killed_mid_epoch_resumes_from_the_last_checkpoint(
-    ray_session, digits_lake, tmp_path, capsys
-):
-    from smartray.testing import train_faults
-
-    marker = tmp_path / "died"
-    # 280 training digits in batches of 32: 9 a epoch; the 12th batch is in epoch 1
-    train_faults.PLAN.write_text(json.dumps({"after_batches": 12, "marker": str(marker)}))
-    try:
-        train_job.main(["--lake", digits_lake, "--split", "main", "--epochs", "3",
-                        "--image-size", "16", "--batch-size", "32", "--experiment", "faults",
-                        "--model", "smartray.testing.train_faults:dies_once"])  # fmt: skip
-    finally:
-        train_faults.PLAN.unlink()
-    assert marker.exists()  # the worker did die
-    models = Lake(digits_lake).table("models", to="polars").filter(experiment="faults")
-    epochs = json.loads(models["epochs"][0])
-    assert [e["epoch"] for e in epochs] == [0, 1, 2]
-    assert [e["resumed"] for e in epochs] == [False, True, False]
-    steps = [e["optimizer_steps"] for e in epochs]
-    # the optimizer's state came back with the checkpoint: its step count goes on
-    assert steps == [steps[0], 2 * steps[0], 3 * steps[0]]
-    assert 7 <= steps[0] <= 11
