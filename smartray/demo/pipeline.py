@@ -5,10 +5,13 @@ One Ray (started here unless the process already has one) serves every stage in 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import ray
 
+from smartray.annotate import import_labels, load_ontology, register, review
 from smartray.cluster import ensure_ray
 from smartray.curate import CurateConfig, curate
 from smartray.demo.corpus import build_corpus
@@ -17,6 +20,8 @@ from smartray.query import format_lake, format_table, query
 from smartray.sample import snapshot_names, take_snapshot
 from smartray.split import check_leaks, split
 from smartray.tables import Lake
+from smartray.testing import digits
+from smartray.train import TrainConfig, train
 
 GROUPS_QUERY = (
     "SELECT g.dup_group, count(*) AS assets, min(a.media_type) AS kind, "
@@ -58,6 +63,7 @@ def run_demo(
         yield "first run:  " + ingest(config).line()
         yield "second run: " + ingest(config).line()
         yield from manage(lake)
+        yield from train_digits(Path(data).resolve().parent / f"{Path(data).name}-digits", lake)
     finally:
         if started:
             ray.shutdown()
@@ -83,3 +89,41 @@ def manage(lake: str | None) -> Iterator[str]:
             name, strategy="diverse", n=12, lake=lake, where="media_type = 'image'"
         )
         yield "sample:     " + snap.line()
+
+
+DIGITS_ONTOLOGY = "name: digits\nversion: 1\nkinds: [class]\nclasses:\n" + "".join(
+    f"  - {{id: {i}, name: {name}}}\n" for i, name in enumerate(digits.NAMES)
+)
+
+
+def train_digits(folder: Path, lake: str | None) -> Iterator[str]:
+    """Labels scikit-learn's 1,797 digits from their class folders and trains on them.
+
+    The flow of a user with a labelled folder: ingest, register the ontology, import the
+    folders as labels, approve them, regroup, split by group, train a small CNN on CPU.
+    """
+    images = folder / "images"
+    if len(list(images.glob("*/*.png"))) != digits.COUNT:
+        digits.write_pngs(images)  # the same bytes each time: written once
+    yield "digits:     " + ingest(IngestConfig(sources=(str(images),), lake=lake)).line()
+    ontology_file = folder / "digits.yaml"
+    ontology_file.write_text(DIGITS_ONTOLOGY)
+    register(load_ontology(ontology_file), lake=lake)
+    yield (
+        "labels:     "
+        + import_labels(str(images), "folders", annotator="sklearn-digits", lake=lake).line()
+    )
+    approved = review("approve", reviewer="demo", lake=lake, where="annotator = 'sklearn-digits'")
+    yield "review:     " + approved.line()
+    yield "curate:     " + curate(CurateConfig(), lake=lake).line()
+    yield "\n".join(["split:", *split("digits", "train=0.8,val=0.2", lake=lake).lines()])
+    summary = train(
+        TrainConfig(split="digits", ontology="digits", epochs=3, image_size=32), lake=lake
+    )
+    model = Lake(lake).table("models", to="polars").filter(model_id=summary.run_id).to_dicts()[0]
+    for e in json.loads(model["epochs"]):
+        yield (
+            f"epoch {e['epoch']}:    train accuracy {e['train_accuracy']:.3f}, "
+            f"val accuracy {e['val_accuracy']:.3f} ({e['seconds']:.1f} s)"
+        )
+    yield "train:      " + summary.line()

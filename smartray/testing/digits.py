@@ -12,6 +12,7 @@ import numpy as np
 
 from smartray.sanitize.cv import cv2
 
+COUNT = 1797  # images in scikit-learn's digits
 NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
