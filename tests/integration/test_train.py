@@ -16,6 +16,20 @@ from smartray.testing import digits
 N = 300
 
 
+def duckdb_rows(sql):
+    """Rows of `sql` in DuckDB with the delta extension from its PyPI wheel (no download)."""
+    import importlib.resources
+
+    import duckdb
+
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    wheel = importlib.resources.files("duckdb_extension_delta")
+    con.execute(
+        f"LOAD '{wheel / 'extensions' / f'v{duckdb.__version__}' / 'delta.duckdb_extension'}'"
+    )
+    return con.execute(sql).fetchall()
+
+
 @pytest.fixture(scope="module")
 def digits_lake(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
@@ -72,6 +86,11 @@ def test_train_records_a_model_and_a_worker_killed_mid_epoch_resumes(
     best = next(c for c in checkpoints if c["epoch"] == model["best_epoch"])
     assert best["uri"] == model["checkpoint_uri"]
     checkpoint.verify(best["uri"], json.loads(model["checkpoint_sha256"]))
+    assert duckdb_rows(f"SELECT model_id, best_epoch FROM delta_scan('{digits_lake}/models')") == [
+        (model["model_id"], model["best_epoch"])
+    ]
+    polars = lake.table("models", columns=["model_id", "best_val_accuracy"], to="polars")
+    assert polars.row(0) == (model["model_id"], model["best_val_accuracy"])
     runs = lake.table("runs", to="polars").filter(job="train").to_dicts()
     assert json.loads(runs[0]["input_versions"])["assets"] == model["assets_version"]
 
