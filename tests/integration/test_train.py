@@ -103,6 +103,7 @@ def test_bad_training_requests_exit_2_and_write_nothing(ray_session, digits_lake
         (["--split", "main", "--model", "vgg"], "choose small-cnn or resnet18"),
         (["--split", "main", "--init-weights", "/no/such.safetensors"], "No such file"),
         (["--split", "main", "--ontology-version", "3"], "has no v3"),
+        (["--split", "main", "--use-gpu", "--gpu-wait-s", "1"], "the cluster has 0 GPU(s)"),
     ]:
         with pytest.raises(SystemExit) as e:
             train_job.main(["--lake", digits_lake, *argv])
