@@ -110,3 +110,32 @@ def test_bad_training_requests_exit_2_and_write_nothing(ray_session, digits_lake
         assert e.value.code == 2
         assert message in capsys.readouterr().err
     assert lake.version("models") == before
+
+
+def test_training_from_an_s3_lake_writes_its_checkpoints_there(ray_session, s3_server, tmp_path):
+    import hashlib
+    import uuid
+
+    client = s3_server.client()
+    bucket = f"train-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    lake_uri = f"s3://{bucket}/lake"
+    digits.write_pngs(tmp_path / "src", 120)
+    ingest_job.main([str(tmp_path / "src"), "--lake", lake_uri, "--no-blur"])
+    ontology_job.main(["add", "schemas/ontologies/digits.yaml", "--lake", lake_uri])
+    import_job.main([str(tmp_path / "src"), "--format", "folders", "--annotator", "sklearn",
+                     "--lake", lake_uri])  # fmt: skip
+    review_job.main(["--approve", "--reviewer", "lead", "--lake", lake_uri,
+                     "--where", "annotator = 'sklearn'"])  # fmt: skip
+    split_job.main(["--lake", lake_uri, "--split", "main", "--no-groups",
+                    "--ratios", "train=0.7,val=0.3"])  # fmt: skip
+    train_job.main(["--lake", lake_uri, "--split", "main", "--epochs", "2",
+                    "--image-size", "8", "--augment", "none"])  # fmt: skip
+    (model,) = Lake(lake_uri).table("models").to_pylist()
+    uri = model["checkpoint_uri"]
+    assert uri.startswith(f"s3://{bucket}/lake/checkpoints/{model['model_id']}/")
+    prefix = uri.removeprefix(f"s3://{bucket}/")
+    for name, digest in json.loads(model["checkpoint_sha256"]).items():
+        body = client.get_object(Bucket=bucket, Key=f"{prefix}/{name}")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == digest
+    assert len(json.loads(model["checkpoints"])) == 2
