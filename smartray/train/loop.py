@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from smartray.train import checkpoint, nets
+from smartray.train.inputs import normalize
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def _evaluate(model: nn.Module, batches: Any, device: torch.device, amp: bool) -
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
     with torch.no_grad():
         for batch in batches:
-            x, y = batch["image"].to(device), batch["label"].to(device)
+            x, y = normalize(batch["image"].to(device)), batch["label"].to(device)
             with torch.autocast(device.type, enabled=amp):
                 logits = model(x)
             totals[0] += nn.functional.cross_entropy(logits.float(), y, reduction="sum")
@@ -90,7 +91,7 @@ def train_loop(config: dict[str, Any]) -> None:
             local_shuffle_seed=config["seed"] + epoch,
         )
         for batch in batches:
-            x, y = batch["image"], batch["label"]
+            x, y = normalize(batch["image"]), batch["label"]
             opt.zero_grad(set_to_none=True)
             with torch.autocast(device.type, enabled=amp):
                 logits = model(x)

@@ -176,17 +176,9 @@ def _fit(
     ops: list[dict[str, Any]] | None,
 ) -> ray.train.Result:
     """Builds the datasets and runs the trainer; returns its result."""
-
-    def stream(labels: pa.Table, epoch: int, augment: list[dict[str, Any]] | None) -> Any:
-        ds = lk.read_ray(ASSETS.name, assets_version, columns=["asset_id", "data"])
-        kwargs = {"labels": labels, "image_size": config.image_size, "ops": augment,
-                  "seed": config.seed, "epoch": epoch}  # fmt: skip
-        return ds.map_batches(decode_batch, batch_format="pyarrow", fn_kwargs=kwargs)
-
-    datasets = {"val": stream(chosen.val, 0, None)}
+    datasets: dict[str, Any] = {"val": stream(lk, assets_version, chosen.val, config, 0, None)}
     for epoch in range(config.epochs):
-        train = stream(chosen.train, epoch, ops)
-        datasets[f"train-{epoch}"] = train.randomize_block_order(seed=config.seed + epoch)
+        datasets[f"train-{epoch}"] = stream(lk, assets_version, chosen.train, config, epoch, ops)
     loop_config = {
         **config.model_dump(mode="json"),
         "classes": chosen.classes,
@@ -212,6 +204,26 @@ def _fit(
         ),
     )
     return trainer.fit()
+
+
+def stream(
+    lake: Lake,
+    assets_version: int,
+    labels: pa.Table,
+    config: TrainConfig,
+    epoch: int,
+    ops: list[dict[str, Any]] | None,
+) -> ray.data.Dataset:
+    """The images of `labels` (`asset_id`, `label`) as tensors, one epoch, Ray Data.
+
+    Reads `asset_id` and `data` of the pinned `assets` version, decodes, augments with
+    `ops` seeded by `config.seed` and `epoch`, resizes; blocks in a per-epoch order.
+    """
+    ds: ray.data.Dataset = lake.read_ray(ASSETS.name, assets_version, columns=["asset_id", "data"])
+    kwargs = {"labels": labels, "image_size": config.image_size, "ops": ops,
+              "seed": config.seed, "epoch": epoch}  # fmt: skip
+    ds = ds.map_batches(decode_batch, batch_format="pyarrow", fn_kwargs=kwargs)  # type: ignore[arg-type]
+    return ds.randomize_block_order(seed=config.seed + epoch) if ops else ds
 
 
 def _checkpoints(result: ray.train.Result) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -5,7 +5,7 @@ import pytest
 from smartray.annotate.ontology import parse_ontology
 from smartray.errors import ConfigError
 from smartray.sanitize.cv import cv2
-from smartray.train.inputs import decode_batch, select
+from smartray.train.inputs import decode_batch, normalize, select
 
 ONTOLOGY = parse_ontology(
     {"name": "digits", "version": 2, "kinds": ["class", "boxes"],
@@ -67,7 +67,10 @@ def test_decode_keeps_labelled_rows_and_seeds_augmentation_by_epoch():
     plain = decode_batch(batch, labels=wanted, image_size=8)
     assert plain["image"].shape == (1, 3, 8, 8)
     assert plain["label"].tolist() == [4]
-    assert plain["image"][0, 0, :, 0].min() == pytest.approx(1.0)  # red, RGB, normalised
+    assert plain["image"].dtype == np.uint8
+    assert plain["image"][0, 0, :, 0].min() == 255  # red, RGB
+    assert normalize(plain["image"])[0, 0, 0, 0] == pytest.approx(1.0)
+    assert normalize(plain["image"])[0, 1, 0, 0] == pytest.approx(-1.0)
     ops = [{"op": "crop", "strength": 0.6}, {"op": "rotate", "strength": 20.0}]
 
     def aug(epoch):
