@@ -26,11 +26,14 @@ class TrainConfig(BaseModel):
         workers, use_gpu, gpus_per_worker, cpus_per_worker: Ray Train's scaling.
         max_failures: Times a lost worker group is restarted from the last checkpoint.
         gpu_wait_s: How long to wait for GPUs the cluster does not have before failing.
+        resume: A model id whose run stopped before its last epoch: continue it from its
+            last checkpoint, with its own settings and pinned versions (the others given
+            are not used).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    split: str = Field(min_length=1)
+    split: str = ""
     ontology: str | None = None
     ontology_version: int | None = Field(None, ge=1)
     experiment: str = Field("default", min_length=1)
@@ -51,3 +54,4 @@ class TrainConfig(BaseModel):
     cpus_per_worker: float = Field(1.0, gt=0)
     max_failures: int = Field(2, ge=0)
     gpu_wait_s: float = Field(120.0, gt=0)
+    resume: str | None = None

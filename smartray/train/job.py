@@ -54,6 +54,9 @@ class TrainJob(JobSettings):
     gpu_wait_s: float = field_from(
         TrainConfig, "gpu_wait_s", description="seconds to wait for missing GPUs, then fail"
     )
+    resume: str | None = field_from(
+        TrainConfig, "resume", description="model id of a stopped run to continue"
+    )
     lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
     ray_address: str | None = Field(None, description="Ray cluster to join (default: local)")
 

@@ -30,7 +30,7 @@ from ray.train.torch import TorchTrainer
 from smartray.annotate.ledger import ontology_for
 from smartray.augment.ops import parse_ops
 from smartray.cluster.local import ensure_ray
-from smartray.errors import ConfigError
+from smartray.errors import ConfigError, SmartrayError
 from smartray.tables import ASSETS, Lake, RunSummary
 from smartray.tables.catalog import LABELS, MODELS, SPLITS
 from smartray.train import checkpoint, nets
@@ -41,15 +41,24 @@ from smartray.train.loop import train_loop
 log = logging.getLogger(__name__)
 
 
+RUN_FILE = "smartray-run.json"  # beside Ray Train's files: settings and pinned versions
+
+
+class TrainingStopped(SmartrayError):
+    """Training stopped before its last epoch (its checkpoints stay: `--resume` it)."""
+
+
 @dataclass
 class TrainSummary(RunSummary):
     """What a training run did: the model id, its best epoch and `val` accuracy."""
 
+    model_id: str = ""
+
     def line(self) -> str:
-        """The job's summary line, then one line per epoch."""
+        """The job's summary line."""
         c = self.counts
         head = (
-            f"train {self.run_id}: model {self.run_id}, {c['train']} train / {c['val']} val "
+            f"train {self.run_id}: model {self.model_id}, {c['train']} train / {c['val']} val "
             f"assets, {c['classes']} classes; best epoch {c['best_epoch']} "
             f"(val accuracy {c['best_val_accuracy_pct'] / 100:.2f} %); "
             f"left out: {c['left_out']}"
@@ -90,11 +99,19 @@ def train(
         ConfigError: no labels, a bad split, a bad model or weights, a GPU the cluster
             lacks: nothing trained or written.
     """
+    if not config.split and not config.resume:
+        raise ConfigError("--split NAME: the split to learn (or --resume MODEL_ID)")
     lk = Lake(lake)
+    pinned: dict[str, int | None] = {}
+    model_id = config.resume
+    if config.resume:
+        config, pinned = _stopped_run(lk, config.resume)
     ontology = ontology_for(lk, config.ontology, config.ontology_version)
     ops = parse_ops(config.augment) if config.augment != "none" else None
     session = lk.session("train", config.model_dump(mode="json"))
-    versions = {spec.name: session.pin(spec) for spec in (ASSETS, LABELS, SPLITS)}
+    model_id = model_id or session.run_id
+    specs = (ASSETS, LABELS, SPLITS)
+    versions = {spec.name: session.pin(spec, pinned.get(spec.name)) for spec in specs}
     if any(v is None for v in versions.values()):
         missing = [k for k, v in versions.items() if v is None]
         raise ConfigError(f"table(s) {missing} do not exist yet: ingest, label and split first")
@@ -105,21 +122,34 @@ def train(
         split=config.split,
     )
     _check_model(config, len(chosen.classes))
+    if not config.resume:
+        _write_run_file(lk, model_id, config, versions)
+    log.info("model %s: checkpoints in %s/checkpoints/%s", model_id, lk.uri, model_id)
     started = ensure_ray(ray_address)
     try:
         if config.use_gpu:
             _gpu_available(config.gpu_wait_s, config.gpus_per_worker * config.workers)
-        result = _fit(lk, session.run_id, versions["assets"] or 0, config, chosen, ops)
+        result = _fit(lk, model_id, versions["assets"] or 0, config, chosen, ops)
+    except ray.train.TrainingFailedError as e:
+        raise TrainingStopped(
+            f"training of model {model_id} stopped ({e}); its checkpoints are kept: "
+            f"continue it with `smartray train --resume {model_id}`"
+        ) from e
     finally:
         if started:
             ray.shutdown()
+    if result.error is not None:
+        raise TrainingStopped(
+            f"training of model {model_id} stopped ({result.error}); its checkpoints are "
+            f"kept: continue it with `smartray train --resume {model_id}`"
+        )
     checkpoints, history = _checkpoints(result)
     if not history:
         raise RuntimeError(f"training run {session.run_id} reported no epoch")
     best = max(history, key=lambda h: (h["val_accuracy"], -h["epoch"]))
     best_ckpt = next(c for c in checkpoints if c["epoch"] == best["epoch"])
     row = {
-        "model_id": session.run_id,
+        "model_id": model_id,
         "experiment": config.experiment,
         "architecture": config.model,
         "config": json.dumps(config.model_dump(mode="json"), sort_keys=True),
@@ -158,6 +188,7 @@ def train(
     )
     session.record()
     summary = TrainSummary.of(session.run)
+    summary.model_id = model_id
     for h in history:
         log.info(
             "epoch %d: train loss %.4f acc %.4f, val loss %.4f acc %.4f (%.1f s)",
@@ -224,6 +255,40 @@ def stream(
               "seed": config.seed, "epoch": epoch}  # fmt: skip
     ds = ds.map_batches(decode_batch, batch_format="pyarrow", fn_kwargs=kwargs)  # type: ignore[arg-type]
     return ds.randomize_block_order(seed=config.seed + epoch) if ops else ds
+
+
+def _write_run_file(
+    lk: Lake, model_id: str, config: TrainConfig, versions: dict[str, int | None]
+) -> None:
+    """Records a run's settings and pinned versions beside its checkpoints (for --resume)."""
+    fs, root = lk.location.filesystem()
+    folder = f"{root}/checkpoints/{model_id}"
+    if lk.location.is_local:
+        fs.create_dir(folder, recursive=True)
+    body = {"config": config.model_dump(mode="json"), "versions": versions}
+    with fs.open_output_stream(f"{folder}/{RUN_FILE}") as f:
+        f.write(json.dumps(body, sort_keys=True).encode())
+
+
+def _stopped_run(lk: Lake, model_id: str) -> tuple[TrainConfig, dict[str, int | None]]:
+    """The settings and pinned versions of the stopped run `model_id`.
+
+    Raises:
+        ConfigError: no run of that id has checkpoints in this lake, or it finished.
+    """
+    import pyarrow.fs as pafs
+
+    fs, root = lk.location.filesystem()
+    path = f"{root}/checkpoints/{model_id}/{RUN_FILE}"
+    if "/" in model_id or fs.get_file_info(path).type != pafs.FileType.File:
+        raise ConfigError(f"--resume {model_id!r}: unknown model (no checkpoints in {lk.uri})")
+    with fs.open_input_stream(path) as f:
+        body = json.loads(f.read())
+    if lk.exists(MODELS.name):
+        done = lk.table(MODELS.name, columns=["model_id"])["model_id"].to_pylist()
+        if model_id in done:
+            raise ConfigError(f"--resume {model_id!r}: that model finished; train a new one")
+    return TrainConfig(**{**body["config"], "resume": model_id}), body["versions"]
 
 
 def _checkpoints(result: ray.train.Result) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -104,6 +104,8 @@ def test_bad_training_requests_exit_2_and_write_nothing(ray_session, digits_lake
         (["--split", "main", "--init-weights", "/no/such.safetensors"], "No such file"),
         (["--split", "main", "--ontology-version", "3"], "has no v3"),
         (["--split", "main", "--use-gpu", "--gpu-wait-s", "1"], "the cluster has 0 GPU(s)"),
+        (["--resume", "train-19700101T000000-00000000"], "unknown model"),
+        ([], "--split NAME"),
     ]:
         with pytest.raises(SystemExit) as e:
             train_job.main(["--lake", digits_lake, *argv])
@@ -139,3 +141,39 @@ def test_training_from_an_s3_lake_writes_its_checkpoints_there(ray_session, s3_s
         body = client.get_object(Bucket=bucket, Key=f"{prefix}/{name}")["Body"].read()
         assert hashlib.sha256(body).hexdigest() == digest
     assert len(json.loads(model["checkpoints"])) == 2
+
+
+def test_a_stopped_run_continues_with_resume(ray_session, digits_lake, tmp_path, capsys, caplog):
+    import re
+
+    from smartray.testing import train_faults
+
+    marker = tmp_path / "died"
+    train_faults.PLAN.write_text(json.dumps({"after_batches": 10, "marker": str(marker)}))
+    try:
+        with pytest.raises(SystemExit) as stopped:  # no restarts allowed: the run stops
+            train_job.main(["--lake", digits_lake, "--split", "main", "--epochs", "2",
+                            "--image-size", "16", "--batch-size", "32", "--max-failures", "0",
+                            "--experiment", "stopped",
+                            "--model", "smartray.testing.train_faults:dies_once"])  # fmt: skip
+    finally:
+        train_faults.PLAN.unlink()
+    assert stopped.value.code == 1
+    said = re.search(r"continue it with `smartray train --resume (\S+)`", caplog.text)
+    assert said, caplog.text[-2000:]
+    model_id = said.group(1)
+    lake = Lake(digits_lake)
+    if lake.exists("models"):  # nothing was committed for the stopped run
+        assert model_id not in lake.table("models", columns=["model_id"])["model_id"].to_pylist()
+    # the same flags are not needed: the run's own settings and pinned versions are used
+    train_job.main(["--lake", digits_lake, "--resume", model_id])
+    assert f"model {model_id}," in capsys.readouterr().out
+    row = lake.table("models", to="polars").filter(model_id=model_id).to_dicts()[0]
+    assert row["experiment"] == "stopped"
+    epochs = json.loads(row["epochs"])
+    assert [(e["epoch"], e["resumed"]) for e in epochs] == [(0, False), (1, True)]
+    assert epochs[1]["optimizer_steps"] == 2 * epochs[0]["optimizer_steps"]
+    with pytest.raises(SystemExit) as again:
+        train_job.main(["--lake", digits_lake, "--resume", model_id])
+    assert again.value.code == 2
+    assert "that model finished" in capsys.readouterr().err
