@@ -1,12 +1,14 @@
 """A model that kills its Ray Train worker once, mid-epoch: for the resume test.
 
 `--model smartray.testing.train_faults:dies_once` builds a `SmallCNN` whose training
-forward pass calls `os._exit` at the N-th batch, once: the plan is the JSON file named
-by `PLAN` (`{"after_batches": N, "marker": PATH}`); the marker file records that it died.
+forward pass calls `os._exit` at the N-th batch, once: the plan is the JSON file at
+`plan_path()` (`{"after_batches": N, "marker": PATH}`), one per Ray cluster, so test runs
+on two clusters of one machine do not share it; the marker file records that it died.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -16,7 +18,13 @@ import torch
 
 from smartray.train.nets import SmallCNN
 
-PLAN = Path(tempfile.gettempdir()) / "smartray-train-dies-once.json"
+
+def plan_path() -> Path:
+    """The plan file of the Ray cluster this process is connected to."""
+    import ray
+
+    cluster = hashlib.sha256(ray.get_runtime_context().gcs_address.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"smartray-train-dies-once-{cluster}.json"
 
 
 class _DiesOnce(SmallCNN):
@@ -35,7 +43,8 @@ class _DiesOnce(SmallCNN):
 
 def dies_once(num_classes: int) -> torch.nn.Module:
     """The factory; a plain `SmallCNN` when no plan is written."""
-    if not PLAN.exists():
+    path = plan_path()
+    if not path.exists():
         return SmallCNN(num_classes)
-    plan = json.loads(PLAN.read_text())
+    plan = json.loads(path.read_text())
     return _DiesOnce(num_classes, int(plan["after_batches"]), str(plan["marker"]))

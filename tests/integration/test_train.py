@@ -54,13 +54,13 @@ def test_train_records_a_model_and_a_worker_killed_mid_epoch_resumes(
 
     marker = tmp_path / "died"
     # ~210 training digits in batches of 32: 7 a epoch; the 10th batch is in epoch 1
-    train_faults.PLAN.write_text(json.dumps({"after_batches": 10, "marker": str(marker)}))
+    train_faults.plan_path().write_text(json.dumps({"after_batches": 10, "marker": str(marker)}))
     try:
         train_job.main(["--lake", digits_lake, "--split", "main", "--epochs", "3",
                         "--image-size", "16", "--batch-size", "32", "--lr", "0.01",
                         "--model", "smartray.testing.train_faults:dies_once"])  # fmt: skip
     finally:
-        train_faults.PLAN.unlink()
+        train_faults.plan_path().unlink()
     assert marker.exists()  # the worker did die, in epoch 1
     out = capsys.readouterr().out
     lake = Lake(digits_lake)
@@ -149,7 +149,7 @@ def test_a_stopped_run_continues_with_resume(ray_session, digits_lake, tmp_path,
     from smartray.testing import train_faults
 
     marker = tmp_path / "died"
-    train_faults.PLAN.write_text(json.dumps({"after_batches": 10, "marker": str(marker)}))
+    train_faults.plan_path().write_text(json.dumps({"after_batches": 10, "marker": str(marker)}))
     try:
         with pytest.raises(SystemExit) as stopped:  # no restarts allowed: the run stops
             train_job.main(["--lake", digits_lake, "--split", "main", "--epochs", "2",
@@ -157,7 +157,7 @@ def test_a_stopped_run_continues_with_resume(ray_session, digits_lake, tmp_path,
                             "--experiment", "stopped",
                             "--model", "smartray.testing.train_faults:dies_once"])  # fmt: skip
     finally:
-        train_faults.PLAN.unlink()
+        train_faults.plan_path().unlink()
     assert stopped.value.code == 1
     said = re.search(r"continue it with `smartray train --resume (\S+)`", caplog.text)
     assert said, caplog.text[-2000:]
