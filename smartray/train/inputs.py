@@ -153,8 +153,10 @@ def decode_batch(
     stay uint8 (a quarter of float32's bytes through the object store); `normalize` makes
     them model input on the training device.
     """
-    wanted = batch.filter(pc.is_in(batch["asset_id"], value_set=labels["asset_id"]))
-    label_of = dict(zip(labels["asset_id"].to_pylist(), labels["label"].to_pylist(), strict=True))
+    at = pc.index_in(batch["asset_id"], value_set=labels["asset_id"])  # null: unlabelled
+    keep = pc.is_valid(at)
+    wanted = batch.filter(keep)
+    classes = pc.take(labels["label"], at.filter(keep)).to_numpy()
     ids = wanted["asset_id"].to_pylist()
     images = np.empty((len(ids), 3, image_size, image_size), np.uint8)
     for i, (asset_id, data) in enumerate(zip(ids, wanted["data"].to_pylist(), strict=True)):
@@ -165,7 +167,7 @@ def decode_batch(
             img = augment(img, ops, key=f"{seed}:{epoch}:{asset_id}")
         img = cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_AREA)
         images[i] = img[:, :, ::-1].transpose(2, 0, 1)  # BGR -> RGB, channels first
-    return {"image": images, "label": np.asarray([label_of[a] for a in ids], np.int64)}
+    return {"image": images, "label": classes.astype(np.int64)}
 
 
 def normalize(images: Any) -> Any:

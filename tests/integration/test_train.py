@@ -35,15 +35,20 @@ def digits_lake(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
     digits.write_pngs(root, N)
     lake_dir = str(tmp_path_factory.mktemp("digits-lake") / "lake")
-    ingest_job.main([str(root), "--lake", lake_dir, "--no-blur"])
-    ontology_job.main(["add", "schemas/ontologies/digits.yaml", "--lake", lake_dir])
-    import_job.main([str(root), "--format", "folders", "--annotator", "sklearn",
-                     "--lake", lake_dir])  # fmt: skip
-    review_job.main(["--approve", "--reviewer", "lead", "--lake", lake_dir,
-                     "--where", "annotator = 'sklearn'"])  # fmt: skip
-    split_job.main(["--lake", lake_dir, "--split", "main", "--no-groups",
-                    "--ratios", "train=0.7,val=0.3"])  # fmt: skip
+    label_and_split(root, lake_dir)
     return lake_dir
+
+
+def label_and_split(root, lake_uri):
+    """A user's flow: ingest the class folders, label from them, approve, split 70/30."""
+    ingest_job.main([str(root), "--lake", lake_uri, "--no-blur"])
+    ontology_job.main(["add", "schemas/ontologies/digits.yaml", "--lake", lake_uri])
+    import_job.main([str(root), "--format", "folders", "--annotator", "sklearn",
+                     "--lake", lake_uri])  # fmt: skip
+    review_job.main(["--approve", "--reviewer", "lead", "--lake", lake_uri,
+                     "--where", "annotator = 'sklearn'"])  # fmt: skip
+    split_job.main(["--lake", lake_uri, "--split", "main", "--no-groups",
+                    "--ratios", "train=0.7,val=0.3"])  # fmt: skip
 
 
 def test_train_records_a_model_and_a_worker_killed_mid_epoch_resumes(
@@ -123,14 +128,7 @@ def test_training_from_an_s3_lake_writes_its_checkpoints_there(ray_session, s3_s
     client.create_bucket(Bucket=bucket)
     lake_uri = f"s3://{bucket}/lake"
     digits.write_pngs(tmp_path / "src", 120)
-    ingest_job.main([str(tmp_path / "src"), "--lake", lake_uri, "--no-blur"])
-    ontology_job.main(["add", "schemas/ontologies/digits.yaml", "--lake", lake_uri])
-    import_job.main([str(tmp_path / "src"), "--format", "folders", "--annotator", "sklearn",
-                     "--lake", lake_uri])  # fmt: skip
-    review_job.main(["--approve", "--reviewer", "lead", "--lake", lake_uri,
-                     "--where", "annotator = 'sklearn'"])  # fmt: skip
-    split_job.main(["--lake", lake_uri, "--split", "main", "--no-groups",
-                    "--ratios", "train=0.7,val=0.3"])  # fmt: skip
+    label_and_split(tmp_path / "src", lake_uri)
     train_job.main(["--lake", lake_uri, "--split", "main", "--epochs", "2",
                     "--image-size", "8", "--augment", "none"])  # fmt: skip
     (model,) = Lake(lake_uri).table("models").to_pylist()
