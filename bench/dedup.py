@@ -123,9 +123,9 @@ def _init_scorer(images: np.ndarray) -> None:
     _IMAGES = confirm.as_images(images)
 
 
-def _score(args: tuple[np.ndarray, float]) -> np.ndarray:
+def _score(args: tuple[np.ndarray, float, np.ndarray]) -> np.ndarray:
     assert _IMAGES is not None
-    return confirm.score_pairs(_IMAGES, args[0], args[1])
+    return confirm.score_pairs(_IMAGES, *args)
 
 
 def group(
@@ -154,10 +154,12 @@ def group(
     threshold = cfg.confirm_threshold
 
     def score(batch: np.ndarray) -> np.ndarray:
+        need = confirm.needed(lsh.hamming(sig, batch), threshold, cfg.close_bits,
+                              cfg.close_confirm_threshold)  # fmt: skip
         if pool is None or len(batch) < 64:
-            return confirm.score_pairs(confirm.as_images(desc), batch, threshold)
-        parts = np.array_split(batch, 8)
-        return np.concatenate(pool.map(_score, [(p, threshold) for p in parts]))
+            return confirm.score_pairs(confirm.as_images(desc), batch, threshold, need)
+        parts = np.array_split(np.arange(len(batch)), 8)
+        return np.concatenate(pool.map(_score, [(batch[p], threshold, need[p]) for p in parts]))
 
     ids = [f"{i:08d}" for i in range(n)]
     names, scored, confirmed = star_groups(
@@ -291,7 +293,7 @@ def scale(n: int, baseline_n: int, cfg: CurateConfig) -> None:
         t_hash = time.perf_counter() - t0
         rows = np.unique(pairs)
         desc = planted_descriptors(made[size][1], rows)  # candidate rows only, as in curate
-        scorer = RayScorer(rows, desc, cfg.confirm_threshold, cfg.tasks)
+        scorer = RayScorer(rows, desc, sig, cfg, cfg.tasks)
         ids = [f"{i:08d}" for i in range(size)]
         names, scored, confirmed = star_groups(
             ids, np.arange(size), pairs, [None] * size, scorer, cfg.confirm_threshold
@@ -338,11 +340,14 @@ def main() -> None:
     ap.add_argument("--threshold", type=int, default=d.threshold)
     ap.add_argument("--max-hash-bits", type=int, default=d.max_hash_bits)
     ap.add_argument("--confirm-threshold", type=float, default=d.confirm_threshold)
+    ap.add_argument("--close-bits", type=int, default=d.close_bits)
+    ap.add_argument("--close-confirm-threshold", type=float, default=d.close_confirm_threshold)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--baseline-n", type=int, default=100_000)
     args = ap.parse_args()
     cfg = CurateConfig(threshold=args.threshold, max_hash_bits=args.max_hash_bits,
-                       confirm_threshold=args.confirm_threshold)  # fmt: skip
+                       confirm_threshold=args.confirm_threshold, close_bits=args.close_bits,
+                       close_confirm_threshold=args.close_confirm_threshold)  # fmt: skip
     print(f"rule {args.rule}; {cfg}", flush=True)
     if args.what == "quality":
         for name in args.corpus.split(","):

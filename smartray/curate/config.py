@@ -7,8 +7,13 @@ from pydantic import BaseModel, ConfigDict, Field
 HASHES = ("phash", "dhash")
 # The grouping rules: a curate run records them, and a run under other rules regroups
 # every asset (groups made by the old rules are not extended by the new ones).
-RULES = "lsh-hash+ecc-bandpass+star-v1"
-CONFIRM_THRESHOLD = 0.95
+RULES = "lsh-hash+ecc-bandpass+star-v2"
+# Pixel confirmation (`confirm.py`; chosen on bench/dedup.py's corpora, BENCHMARKS.md):
+# a pair must reach CONFIRM_THRESHOLD, or CLOSE_CONFIRM_THRESHOLD when its hashes are at
+# most CLOSE_BITS apart (strong hash evidence needs less pixel evidence).
+CONFIRM_THRESHOLD = 0.993
+CLOSE_BITS = 5
+CLOSE_CONFIRM_THRESHOLD = 0.95
 
 
 class CurateConfig(BaseModel):
@@ -35,6 +40,19 @@ class CurateConfig(BaseModel):
         le=1,
         description="smallest pixel confirmation score of a near pair (aligned band-pass "
         "correlation of the 32x32 descriptors)",
+    )
+    close_bits: int = Field(
+        CLOSE_BITS,
+        ge=0,
+        le=128,
+        description="pairs whose hashes are at most this many bits apart need only "
+        "close_confirm_threshold",
+    )
+    close_confirm_threshold: float = Field(
+        CLOSE_CONFIRM_THRESHOLD,
+        ge=-1,
+        le=1,
+        description="smallest pixel confirmation score of a pair within close_bits",
     )
     max_group_share: float = Field(
         0.05, gt=0, le=1, description="warn when one group holds more than this share"

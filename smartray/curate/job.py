@@ -1,7 +1,8 @@
 """Group near-duplicates: `smartray curate [--lake URI] [--threshold BITS] [--full]`.
 
 Writes `dup_groups`: candidates whose phash + dhash are within `--threshold` bits are
-confirmed on pixels (`--confirm-threshold`), and each group is a representative with the
+confirmed on pixels (`--confirm-threshold`, `--close-confirm-threshold` for pairs within
+`--close-bits`), and each group is a representative with the
 assets confirmed near it (no chains); the frames of one video and an augmented child with
 its parent always share a group. Re-runs add new assets incrementally.
 The flags take their defaults and bounds from `CurateConfig`.
@@ -29,6 +30,12 @@ class CurateJob(JobSettings):
     confirm_threshold: float = field_from(
         CurateConfig, "confirm_threshold", description="smallest pixel confirmation score"
     )
+    close_bits: int = field_from(
+        CurateConfig, "close_bits", description="hash distance under which pairs need less"
+    )
+    close_confirm_threshold: float = field_from(
+        CurateConfig, "close_confirm_threshold", description="confirmation score within close_bits"
+    )
     max_group_share: float = field_from(
         CurateConfig, "max_group_share", description="warn when one group holds more"
     )
@@ -45,6 +52,8 @@ def config(cfg: CurateJob) -> CurateConfig:
         band_bits=cfg.band_bits,
         tasks=cfg.tasks,
         confirm_threshold=cfg.confirm_threshold,
+        close_bits=cfg.close_bits,
+        close_confirm_threshold=cfg.close_confirm_threshold,
         max_group_share=cfg.max_group_share,
     )
 

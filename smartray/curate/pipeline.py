@@ -95,28 +95,39 @@ def distributed_pairs(
 
 
 @ray.remote(num_cpus=1)
-def _score_task(images: npt.NDArray[np.uint8], pairs: I64, threshold: float) -> F32:
+def _score_task(images: npt.NDArray[np.uint8], pairs: I64, threshold: float, need: F32) -> F32:
     pin_threads()
-    return confirm.score_pairs(confirm.as_images(images), pairs, threshold)
+    return confirm.score_pairs(confirm.as_images(images), pairs, threshold, need)
 
 
 class RayScorer:
     """Scores candidate pairs on pixels (`confirm.py`) in Ray tasks.
 
     The descriptors of every candidate row go to the object store once; each batch is
-    cut into tasks of at most `PAIRS_PER_TASK` pairs, at least one per CPU.
+    cut into tasks of at most `PAIRS_PER_TASK` pairs, at least one per CPU. What a pair
+    must reach follows from its hash distance (`confirm.needed`); scores come back on the
+    scale of `config.confirm_threshold`.
 
     Args:
         rows: The candidate rows (sorted, unique), whose descriptors `images` holds.
         images: Their descriptors, [len(rows), 1024] uint8.
-        threshold: The confirmation threshold (pairs already above it skip alignment).
+        sig: The signatures of all rows ([words, n], `lsh.signatures`).
+        config: The confirmation thresholds.
         tasks: Tasks per batch at least (0: one per CPU).
     """
 
-    def __init__(self, rows: I64, images: npt.NDArray[np.uint8], threshold: float, tasks: int):
+    def __init__(
+        self,
+        rows: I64,
+        images: npt.NDArray[np.uint8],
+        sig: npt.NDArray[np.uint64],
+        config: CurateConfig,
+        tasks: int,
+    ):
         self.rows = rows
         self.ref = ray.put(np.ascontiguousarray(images))
-        self.threshold = threshold
+        self.sig = sig
+        self.config = config
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         self.tasks = tasks if tasks > 0 else max(1, cpus)
 
@@ -124,10 +135,17 @@ class RayScorer:
         """The score of each pair of rows."""
         if not len(pairs):
             return np.empty(0, dtype=np.float32)
+        c = self.config
+        need = confirm.needed(
+            lsh.hamming(self.sig, pairs), c.confirm_threshold, c.close_bits,
+            c.close_confirm_threshold,
+        )  # fmt: skip
         local = np.searchsorted(self.rows, pairs)
         n_tasks = max(min(self.tasks, len(pairs)), -(-len(pairs) // PAIRS_PER_TASK))
-        chunks = [c for c in np.array_split(np.arange(len(pairs)), n_tasks) if len(c)]
-        refs = [_score_task.remote(self.ref, local[c], self.threshold) for c in chunks]
+        chunks = [k for k in np.array_split(np.arange(len(pairs)), n_tasks) if len(k)]
+        refs = [
+            _score_task.remote(self.ref, local[k], c.confirm_threshold, need[k]) for k in chunks
+        ]
         return np.concatenate(ray.get(refs)).astype(np.float32)
 
 
@@ -207,8 +225,8 @@ def _curate(
             log.info("dup_groups were made with threshold %s: regrouping all", sorted(other))
             full = True
         last = (run_configs(session.location, "curate") or [{}])[-1]
-        for key, value in (("rules", RULES), ("max_hash_bits", config.max_hash_bits),
-                           ("confirm_threshold", config.confirm_threshold)):  # fmt: skip
+        keys = ("max_hash_bits", "confirm_threshold", "close_bits", "close_confirm_threshold")
+        for key, value in {"rules": RULES, **{k: getattr(config, k) for k in keys}}.items():
             if not full and last.get(key) != value:
                 log.info("dup_groups were made with %s %s: regrouping all", key, last.get(key))
                 full = True
@@ -253,9 +271,7 @@ def _curate(
                 )
             candidates = candidate_rows(inverse, pairs_u, None if full else is_new)
             rows = np.unique(candidates)
-            scorer = RayScorer(
-                rows, descriptors(session, assets, rows), config.confirm_threshold, config.tasks
-            )
+            scorer = RayScorer(rows, descriptors(session, assets, rows), sig, config, config.tasks)
             stored_of = [known.get(a) for a in ids]
             names, scored, confirmed = star_groups(
                 ids, units, candidates, stored_of, scorer, config.confirm_threshold

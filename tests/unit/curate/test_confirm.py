@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from smartray.curate import confirm
-from smartray.curate.config import CONFIRM_THRESHOLD
+from smartray.curate.config import CLOSE_CONFIRM_THRESHOLD, CONFIRM_THRESHOLD
 from smartray.curate.groups import star_groups
+from smartray.sanitize.cv import cv2
 from smartray.sanitize.descriptor import descriptor
 from smartray.testing.nearcopies import KINDS, near_copy
 
@@ -41,6 +42,25 @@ def test_different_photos_are_not_confirmed():
     pairs = np.array([(i, j) for i in range(len(images)) for j in range(i + 1, len(images))])
     kept, _ = confirm.confirm(np.stack(images), pairs, CONFIRM_THRESHOLD)
     assert len(kept) == 0
+
+
+def test_pairs_close_in_the_hashes_need_less_pixel_evidence():
+    # a cropped copy of small faces (lfw_subset at 25 px): some reach only the close
+    # threshold, and those are kept when their hashes are within close_bits, refused otherwise
+    from skimage.data import lfw_subset
+
+    rng = np.random.default_rng(3)
+    crops = [cv2.resize(f, (25, 25)) for f in (lfw_subset()[:12] * 255).astype(np.uint8)]
+    images = [_image(c) for c in crops] + [_image(near_copy(c, "crop", rng)) for c in crops]
+    pairs = np.array([(k, k + len(crops)) for k in range(len(crops))])
+    raw = np.array([confirm.pair_score(images[i], images[j]) for i, j in pairs])
+    assert ((raw >= CLOSE_CONFIRM_THRESHOLD) & (raw < CONFIRM_THRESHOLD)).any(), raw
+    need = confirm.needed(np.array([3, 12] * 6), CONFIRM_THRESHOLD, 5, CLOSE_CONFIRM_THRESHOLD)
+    assert need.tolist() == pytest.approx([CLOSE_CONFIRM_THRESHOLD, CONFIRM_THRESHOLD] * 6)
+    kept, scores = confirm.confirm(np.stack(images), pairs, CONFIRM_THRESHOLD, need)
+    expect = [tuple(p) for p, r, n in zip(pairs.tolist(), raw, need, strict=True) if r >= n - 1e-6]
+    assert [tuple(p) for p in kept.tolist()] == expect
+    assert (scores >= CONFIRM_THRESHOLD).all()
 
 
 def test_flat_images_match_only_at_the_same_brightness():
