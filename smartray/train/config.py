@@ -26,6 +26,7 @@ class TrainConfig(BaseModel):
         workers, use_gpu, gpus_per_worker, cpus_per_worker: Ray Train's scaling.
         max_failures: Times a lost worker group is restarted from the last checkpoint.
         gpu_wait_s: How long to wait for GPUs the cluster does not have before failing.
+        mlflow_tracking_uri: Also log the run to this MLflow tracking store (`tracking.py`).
         resume: A model id whose run stopped before its last epoch: continue it from its
             last checkpoint, with its own settings and pinned versions (the others given
             are not used).
@@ -54,4 +55,5 @@ class TrainConfig(BaseModel):
     cpus_per_worker: float = Field(1.0, gt=0)
     max_failures: int = Field(2, ge=0)
     gpu_wait_s: float = Field(120.0, gt=0)
+    mlflow_tracking_uri: str | None = None
     resume: str | None = None

@@ -54,6 +54,9 @@ class TrainJob(JobSettings):
     gpu_wait_s: float = field_from(
         TrainConfig, "gpu_wait_s", description="seconds to wait for missing GPUs, then fail"
     )
+    mlflow_tracking_uri: str | None = field_from(
+        TrainConfig, "mlflow_tracking_uri", description="also log to MLflow (the mlflow extra)"
+    )
     resume: str | None = field_from(
         TrainConfig, "resume", description="model id of a stopped run to continue"
     )

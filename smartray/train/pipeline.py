@@ -33,7 +33,7 @@ from smartray.cluster.local import ensure_ray
 from smartray.errors import ConfigError, SmartrayError
 from smartray.tables import ASSETS, Lake, RunSummary
 from smartray.tables.catalog import LABELS, MODELS, SPLITS
-from smartray.train import checkpoint, nets
+from smartray.train import checkpoint, nets, tracking
 from smartray.train.config import TrainConfig
 from smartray.train.inputs import LABEL_COLUMNS, SPLIT_COLUMNS, decode_batch, select
 from smartray.train.loop import train_loop
@@ -53,6 +53,7 @@ class TrainSummary(RunSummary):
     """What a training run did: the model id, its best epoch and `val` accuracy."""
 
     model_id: str = ""
+    mlflow_run_id: str | None = None
 
     def line(self) -> str:
         """The job's summary line."""
@@ -63,7 +64,7 @@ class TrainSummary(RunSummary):
             f"(val accuracy {c['best_val_accuracy_pct'] / 100:.2f} %); "
             f"left out: {c['left_out']}"
         )
-        return head
+        return head + (f"; mlflow run {self.mlflow_run_id}" if self.mlflow_run_id else "")
 
 
 def _check_model(config: TrainConfig, num_classes: int) -> None:
@@ -122,6 +123,8 @@ def train(
         split=config.split,
     )
     _check_model(config, len(chosen.classes))
+    if config.mlflow_tracking_uri:
+        tracking.check(config.mlflow_tracking_uri)
     if not config.resume:
         _write_run_file(lk, model_id, config, versions)
     log.info("model %s: checkpoints in %s/checkpoints/%s", model_id, lk.uri, model_id)
@@ -189,6 +192,14 @@ def train(
     session.record()
     summary = TrainSummary.of(session.run)
     summary.model_id = model_id
+    if config.mlflow_tracking_uri:
+        try:
+            summary.mlflow_run_id = tracking.log_run(
+                config.mlflow_tracking_uri, lk.uri, row, history
+            )
+        except Exception as e:  # the model is recorded in the lake: say so, do not fail it
+            log.warning("model %s is recorded, but logging it to MLflow failed: %s", model_id, e)
+            summary.mlflow_run_id = "not logged (see the warning)"
     for h in history:
         log.info(
             "epoch %d: train loss %.4f acc %.4f, val loss %.4f acc %.4f (%.1f s)",

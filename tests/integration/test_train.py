@@ -147,12 +147,13 @@ def test_a_stopped_run_continues_with_resume(ray_session, digits_lake, tmp_path,
     from smartray.testing import train_faults
 
     marker = tmp_path / "died"
+    tracking = f"sqlite:///{tmp_path}/mlflow.db"  # MLflow's SQL store, as the extra installs
     train_faults.plan_path().write_text(json.dumps({"after_batches": 10, "marker": str(marker)}))
     try:
         with pytest.raises(SystemExit) as stopped:  # no restarts allowed: the run stops
             train_job.main(["--lake", digits_lake, "--split", "main", "--epochs", "2",
                             "--image-size", "16", "--batch-size", "32", "--max-failures", "0",
-                            "--experiment", "stopped",
+                            "--experiment", "stopped", "--mlflow-tracking-uri", tracking,
                             "--model", "smartray.testing.train_faults:dies_once"])  # fmt: skip
     finally:
         train_faults.plan_path().unlink()
@@ -165,12 +166,29 @@ def test_a_stopped_run_continues_with_resume(ray_session, digits_lake, tmp_path,
         assert model_id not in lake.table("models", columns=["model_id"])["model_id"].to_pylist()
     # the same flags are not needed: the run's own settings and pinned versions are used
     train_job.main(["--lake", digits_lake, "--resume", model_id])
-    assert f"model {model_id}," in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"model {model_id}," in out
     row = lake.table("models", to="polars").filter(model_id=model_id).to_dicts()[0]
     assert row["experiment"] == "stopped"
     epochs = json.loads(row["epochs"])
     assert [(e["epoch"], e["resumed"]) for e in epochs] == [(0, False), (1, True)]
     assert epochs[1]["optimizer_steps"] == 2 * epochs[0]["optimizer_steps"]
+
+    # the stopped run's tracking setting came back with it: the model is in MLflow
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking)
+    (run,) = client.search_runs([client.get_experiment_by_name("stopped").experiment_id])
+    assert f"mlflow run {run.info.run_id}" in out
+    assert run.info.run_name == model_id
+    assert run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [(m.step, m.value) for m in history] == [(e["epoch"], e["val_accuracy"]) for e in epochs]
+    assert run.data.params["split"] == "main"
+    assert run.data.params["epochs"] == "2"
+    assert run.data.params["labels_version"] == str(row["labels_version"])
+    assert run.data.tags["smartray.checkpoint_uri"] == row["checkpoint_uri"]
+    assert run.data.tags["smartray.model_id"] == model_id
     with pytest.raises(SystemExit) as again:
         train_job.main(["--lake", digits_lake, "--resume", model_id])
     assert again.value.code == 2
