@@ -2,9 +2,9 @@
 
 Writes `dup_groups`: candidates whose phash + dhash are within `--threshold` bits are
 confirmed on pixels (`--confirm-threshold`, `--close-confirm-threshold` for pairs within
-`--close-bits`), and each group is a representative with the
-assets confirmed near it (no chains); the frames of one video and an augmented child with
-its parent always share a group. Re-runs add new assets incrementally.
+`--close-bits`), and each group is a representative with the assets confirmed near it (no
+chains); the frames of one video and an augmented child with its parent always share a
+group. Re-runs add new assets incrementally.
 The flags take their defaults and bounds from `CurateConfig`.
 """
 

@@ -1,8 +1,9 @@
 """Settings of a training run (`smartray/train/job.py` makes its flags from them)."""
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TrainConfig(BaseModel):
@@ -57,3 +58,14 @@ class TrainConfig(BaseModel):
     gpu_wait_s: float = Field(120.0, gt=0)
     mlflow_tracking_uri: str | None = None
     resume: str | None = None
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _no_credentials(cls, uri: str | None) -> str | None:
+        """The URI is recorded with the run: credentials go in MLflow's own variables."""
+        if uri and urlsplit(uri).password is not None:
+            raise ValueError(
+                "mlflow_tracking_uri carries a password: it would be recorded in `runs`; "
+                "set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD instead"
+            )
+        return uri

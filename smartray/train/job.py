@@ -8,8 +8,9 @@ the `models` table (its id is the run id). Checkpoints go to the lake's storage 
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from smartray.errors import ConfigError
 from smartray.jobrun import JobSettings, field_from, run_job
 from smartray.train import TrainConfig
 
@@ -69,7 +70,11 @@ def run(cfg: TrainJob) -> str:
     from smartray.train import train  # loads Ray: not for `--help`
 
     settings = cfg.model_dump(exclude={"lake", "ray_address", "config"})
-    return train(TrainConfig(**settings), lake=cfg.lake, ray_address=cfg.ray_address).line()
+    try:
+        config = TrainConfig(**settings)
+    except ValidationError as e:  # TrainConfig's own checks (a password in a URI): exit 2
+        raise ConfigError(str(e)) from None
+    return train(config, lake=cfg.lake, ray_address=cfg.ray_address).line()
 
 
 def main(argv: list[str] | None = None) -> None:
