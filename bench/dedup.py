@@ -293,7 +293,7 @@ def scale(n: int, baseline_n: int, cfg: CurateConfig) -> None:
         t_hash = time.perf_counter() - t0
         rows = np.unique(pairs)
         desc = planted_descriptors(made[size][1], rows)  # candidate rows only, as in curate
-        scorer = RayScorer(rows, desc, sig, cfg, cfg.tasks)
+        scorer = RayScorer(rows, desc, sig, cfg)
         ids = [f"{i:08d}" for i in range(size)]
         names, scored, confirmed = star_groups(
             ids, np.arange(size), pairs, [None] * size, scorer, cfg.confirm_threshold

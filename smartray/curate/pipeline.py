@@ -112,8 +112,7 @@ class RayScorer:
         rows: The candidate rows (sorted, unique), whose descriptors `images` holds.
         images: Their descriptors, [len(rows), 1024] uint8.
         sig: The signatures of all rows ([words, n], `lsh.signatures`).
-        config: The confirmation thresholds.
-        tasks: Tasks per batch at least (0: one per CPU).
+        config: The confirmation thresholds, and `tasks` per batch at least (0: per CPU).
     """
 
     def __init__(
@@ -122,14 +121,13 @@ class RayScorer:
         images: npt.NDArray[np.uint8],
         sig: npt.NDArray[np.uint64],
         config: CurateConfig,
-        tasks: int,
     ):
         self.rows = rows
         self.ref = ray.put(np.ascontiguousarray(images))
         self.sig = sig
         self.config = config
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
-        self.tasks = tasks if tasks > 0 else max(1, cpus)
+        self.tasks = config.tasks if config.tasks > 0 else max(1, cpus)
 
     def __call__(self, pairs: I64) -> F32:
         """The score of each pair of rows."""
@@ -271,7 +269,7 @@ def _curate(
                 )
             candidates = candidate_rows(inverse, pairs_u, None if full else is_new)
             rows = np.unique(candidates)
-            scorer = RayScorer(rows, descriptors(session, assets, rows), sig, config, config.tasks)
+            scorer = RayScorer(rows, descriptors(session, assets, rows), sig, config)
             stored_of = [known.get(a) for a in ids]
             names, scored, confirmed = star_groups(
                 ids, units, candidates, stored_of, scorer, config.confirm_threshold

@@ -134,18 +134,12 @@ def train(
             _gpu_available(config.gpu_wait_s, config.gpus_per_worker * config.workers)
         result = _fit(lk, model_id, versions["assets"] or 0, config, chosen, ops)
     except ray.train.TrainingFailedError as e:
-        raise TrainingStopped(
-            f"training of model {model_id} stopped ({e}); its checkpoints are kept: "
-            f"continue it with `smartray train --resume {model_id}`"
-        ) from e
+        raise _stopped(model_id, e) from e
     finally:
         if started:
             ray.shutdown()
     if result.error is not None:
-        raise TrainingStopped(
-            f"training of model {model_id} stopped ({result.error}); its checkpoints are "
-            f"kept: continue it with `smartray train --resume {model_id}`"
-        )
+        raise _stopped(model_id, result.error)
     checkpoints, history = _checkpoints(result)
     if not history:
         raise RuntimeError(f"training run {session.run_id} reported no epoch")
@@ -266,6 +260,14 @@ def stream(
               "seed": config.seed, "epoch": epoch}  # fmt: skip
     ds = ds.map_batches(decode_batch, batch_format="pyarrow", fn_kwargs=kwargs)  # type: ignore[arg-type]
     return ds.randomize_block_order(seed=config.seed + epoch) if ops else ds
+
+
+def _stopped(model_id: str, cause: BaseException) -> TrainingStopped:
+    """The error of a run that stopped: it names the command that continues it."""
+    return TrainingStopped(
+        f"training of model {model_id} stopped ({cause}); its checkpoints are kept: "
+        f"continue it with `smartray train --resume {model_id}`"
+    )
 
 
 def _write_run_file(
