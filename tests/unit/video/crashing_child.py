@@ -6,21 +6,22 @@ import sys
 from smartray.video import child
 
 
-class CrashAfterFirstFrame:
-    """stdout for the child: once a frame's pixels went out, crash (for real)."""
+class AfterFirstFrame:
+    """stdout for the child: once a frame's pixels went out, `fault()` (for real)."""
 
-    def __init__(self, out):
+    def __init__(self, out, fault):
         self.out = out
+        self.fault = fault
 
     def write(self, data):
         self.out.write(data)
         if len(data) > 1000:
             self.out.flush()
-            ctypes.string_at(0)
+            self.fault()
 
     def flush(self):
         self.out.flush()
 
 
 if __name__ == "__main__":
-    child.serve(sys.stdin.buffer, CrashAfterFirstFrame(sys.stdout.buffer))
+    child.serve(sys.stdin.buffer, AfterFirstFrame(sys.stdout.buffer, lambda: ctypes.string_at(0)))

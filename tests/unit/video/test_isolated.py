@@ -40,9 +40,19 @@ def test_a_segfaulting_decoder_is_a_decoder_crash(clip):
 
 
 def test_a_decoder_past_its_time_is_stopped(clip):
-    with pytest.raises(RejectedInput) as e:
-        sample_isolated(clip, SamplingConfig(), BIG, lambda f: None, timeout_s=0.01)
+    # The child hangs after one frame; a real decode of this clip can beat a short
+    # timer on a loaded machine, a hung one cannot.
+    frames = []
+    with pytest.raises(RejectedInput, match="longer than 2 s") as e:
+        sample_isolated(
+            clip, SamplingConfig(), BIG, frames.append, timeout_s=2.0,
+            child_module="tests.unit.video.stalling_child",
+        )  # fmt: skip
     assert e.value.reason == Reason.DECODE_TIMEOUT
+    assert len(frames) == 1
+    frames.clear()
+    sample_isolated(clip, SamplingConfig(), BIG, frames.append)  # the next video decodes
+    assert len(frames) > 1
 
 
 def test_rejections_come_back_with_their_reason(tmp_path):
