@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from smartray.annotate.ontology import Ontology
 from smartray.augment.ops import augment
 from smartray.errors import ConfigError
 from smartray.sanitize.cv import cv2
+
+if TYPE_CHECKING:  # its package loads the lake: not on a GPU box without deltalake
+    from smartray.annotate.ontology import Ontology
 
 LABEL_COLUMNS = ["asset_id", "kind", "class_id", "ontology", "ontology_version"]
 SPLIT_COLUMNS = ["split_name", "asset_id", "split"]

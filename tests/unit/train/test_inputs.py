@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -78,3 +81,21 @@ def test_decode_keeps_labelled_rows_and_seeds_augmentation_by_epoch():
 
     assert np.array_equal(aug(0)["image"], aug(0)["image"])
     assert not np.array_equal(aug(0)["image"], aug(1)["image"])
+
+
+def test_models_and_decode_load_without_ray_deltalake_or_pydantic():
+    # what bench/gpu_train.py imports on a GPU machine that has neither
+    code = """
+import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("ray", "deltalake", "pydantic", "yaml"):
+            raise ImportError(f"no module named {name}")
+sys.meta_path.insert(0, Missing())
+from smartray.train import nets
+from smartray.train.inputs import decode_batch, normalize
+print(type(nets.build("small-cnn", 3)).__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "SmallCNN"
