@@ -133,6 +133,10 @@ class Lake:
             return pl.from_arrow(data)
         return data.to_pandas()
 
+    def files(self, name: str, version: int) -> list[str]:
+        """The data files of `name` at `version`: paths inside `location.filesystem()`."""
+        return [uri.removeprefix("s3://") for uri in self.delta(name, version).file_uris()]
+
     def read_ray(
         self,
         name: str,

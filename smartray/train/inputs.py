@@ -4,20 +4,24 @@
 val rows: approved image-level `class` labels of one ontology version, on the assets of
 one named split. Class indices follow the ontology's stable class ids, in id order.
 
-`decode_batch` (in Ray Data tasks) turns a batch of `assets` rows into float tensors:
-decode the stored bytes, augment (training only: `smartray.augment` ops, seeded by run
-seed, epoch and asset, so an epoch's images are reproducible), resize, normalise.
+`decode_batch` turns a batch of `assets` rows into uint8 image tensors: decode the stored
+bytes, augment (training only: `smartray.augment` ops, seeded by run seed, epoch and
+asset, so an epoch's images are reproducible), resize; `normalize` makes them model input.
+`read_decode` (in Ray Data tasks) reads whole Parquet files of `assets` and decodes them
+row group by row group, so reading is not a pipeline stage of its own.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from smartray.augment.ops import augment
 from smartray.errors import ConfigError
@@ -25,6 +29,7 @@ from smartray.sanitize.cv import cv2
 
 if TYPE_CHECKING:  # its package loads the lake: not on a GPU box without deltalake
     from smartray.annotate.ontology import Ontology
+    from smartray.tables.storage import LakeLocation
 
 LABEL_COLUMNS = ["asset_id", "kind", "class_id", "ontology", "ontology_version"]
 SPLIT_COLUMNS = ["split_name", "asset_id", "split"]
@@ -170,6 +175,32 @@ def decode_batch(
         img = cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_AREA)
         images[i] = img[:, :, ::-1].transpose(2, 0, 1)  # BGR -> RGB, channels first
     return {"image": images, "label": classes.astype(np.int64)}
+
+
+def read_decode(
+    files: dict[str, np.ndarray],
+    *,
+    location: LakeLocation,
+    labels: pa.Table,
+    image_size: int,
+    ops: list[dict[str, Any]] | None = None,
+    seed: int = 0,
+    epoch: int = 0,
+) -> Iterator[dict[str, np.ndarray]]:
+    """`decode_batch` over each row group of the `assets` Parquet files in `files["path"]`.
+
+    Paths are inside `location.filesystem()` (keys come from this process's environment
+    or role). Yields one batch per row group that holds a labelled asset.
+    """
+    fs, _ = location.filesystem()
+    for path in files["path"]:
+        parquet = pq.ParquetFile(str(path), filesystem=fs)
+        for group in range(parquet.num_row_groups):
+            rows = parquet.read_row_group(group, columns=["asset_id", "data"])
+            out = decode_batch(rows, labels=labels, image_size=image_size, ops=ops,
+                               seed=seed, epoch=epoch)  # fmt: skip
+            if len(out["label"]):
+                yield out
 
 
 def normalize(images: Any) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from smartray.tables import ASSETS, Lake, RunSummary
 from smartray.tables.catalog import LABELS, MODELS, SPLITS
 from smartray.train import checkpoint, nets, tracking
 from smartray.train.config import TrainConfig
-from smartray.train.inputs import LABEL_COLUMNS, SPLIT_COLUMNS, decode_batch, select
+from smartray.train.inputs import LABEL_COLUMNS, SPLIT_COLUMNS, read_decode, select
 from smartray.train.loop import train_loop
 
 log = logging.getLogger(__name__)
@@ -252,14 +253,18 @@ def stream(
 ) -> ray.data.Dataset:
     """The images of `labels` (`asset_id`, `label`) as tensors, one epoch, Ray Data.
 
-    Reads `asset_id` and `data` of the pinned `assets` version, decodes, augments with
-    `ops` seeded by `config.seed` and `epoch`, resizes; blocks in a per-epoch order.
+    One task per Parquet file of the pinned `assets` version reads and decodes it
+    (`inputs.read_decode`: augmented with `ops` seeded by `config.seed` and `epoch`,
+    resized). With `ops` (training) the files come in an order drawn per epoch from the
+    seed when the dataset is planned, so no stage waits for the whole epoch to reorder.
     """
-    ds: ray.data.Dataset = lake.read_ray(ASSETS.name, assets_version, columns=["asset_id", "data"])
-    kwargs = {"labels": labels, "image_size": config.image_size, "ops": ops,
-              "seed": config.seed, "epoch": epoch}  # fmt: skip
-    ds = ds.map_batches(decode_batch, batch_format="pyarrow", fn_kwargs=kwargs)  # type: ignore[arg-type]
-    return ds.randomize_block_order(seed=config.seed + epoch) if ops else ds
+    files = lake.files(ASSETS.name, assets_version)
+    if ops:
+        random.Random(config.seed + epoch).shuffle(files)
+    items = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files) or 1)
+    kwargs = {"location": lake.location, "labels": labels, "image_size": config.image_size,
+              "ops": ops, "seed": config.seed, "epoch": epoch}  # fmt: skip
+    return items.map_batches(read_decode, batch_size=1, batch_format="numpy", fn_kwargs=kwargs)  # type: ignore[arg-type]
 
 
 def _stopped(model_id: str, cause: BaseException) -> TrainingStopped:

@@ -8,7 +8,7 @@ import pytest
 from smartray.annotate.ontology import parse_ontology
 from smartray.errors import ConfigError
 from smartray.sanitize.cv import cv2
-from smartray.train.inputs import decode_batch, normalize, select
+from smartray.train.inputs import decode_batch, normalize, read_decode, select
 
 ONTOLOGY = parse_ontology(
     {"name": "digits", "version": 2, "kinds": ["class", "boxes"],
@@ -81,6 +81,25 @@ def test_decode_keeps_labelled_rows_and_seeds_augmentation_by_epoch():
 
     assert np.array_equal(aug(0)["image"], aug(0)["image"])
     assert not np.array_equal(aug(0)["image"], aug(1)["image"])
+
+
+def test_read_decode_reads_every_row_group_and_yields_only_labelled_images(tmp_path):
+    import pyarrow.parquet as pq
+
+    from smartray.tables.storage import LakeLocation
+
+    data = cv2.imencode(".png", np.full((10, 10, 3), 200, np.uint8))[1].tobytes()
+    ids = [f"a{i}" for i in range(10)]
+    pq.write_table(pa.table({"asset_id": ids, "data": [data] * 10}), tmp_path / "p.parquet",
+                   row_group_size=3)  # fmt: skip
+    # a0..a2 (the first row group) unlabelled; a4 and a9 in later groups
+    wanted = pa.table({"asset_id": ["a9", "a4"], "label": pa.array([2, 1], pa.int64())})
+    out = list(
+        read_decode({"path": np.array([str(tmp_path / "p.parquet")])},
+                    location=LakeLocation.from_uri(str(tmp_path)), labels=wanted, image_size=4)
+    )  # fmt: skip
+    assert [b["label"].tolist() for b in out] == [[1], [2]]  # one batch per row group
+    assert all(b["image"].shape == (1, 3, 4, 4) for b in out)
 
 
 def test_models_and_decode_load_without_ray_deltalake_or_pydantic():
