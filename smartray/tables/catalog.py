@@ -311,6 +311,70 @@ MODELS = TableSpec(
     ),
 )
 
+PREDICTIONS = TableSpec(
+    name="predictions",
+    description="a model's class probabilities and embedding per asset (`smartray predict`): "
+    "what evaluation, label issues and selection read",
+    key=("model_id", "asset_id"),
+    heavy_columns=("embedding",),
+    schema=pa.schema(
+        [
+            _f("model_id", pa.string()),
+            _f("asset_id", pa.string()),
+            _f("predicted_index", pa.int32()),  # index into the model's `classes`
+            _f("predicted_class_id", pa.int32()),  # the ontology's stable class id
+            _f("predicted_class", pa.string()),
+            _f("confidence", pa.float32()),  # the largest probability
+            _f("margin", pa.float32()),  # largest minus second largest probability
+            _f("entropy", pa.float32()),  # of the probabilities, in nats
+            _f("probabilities", pa.list_(pa.float32())),  # in the model's class index order
+            _f("embedding", pa.list_(pa.float32())),  # the model's embedding hook
+            # Monte-Carlo-dropout scoring (`smartray score --mc-dropout N`): null otherwise
+            _f("mc_passes", pa.int32(), nullable=True),
+            _f("mutual_info", pa.float32(), nullable=True),  # BALD
+            _f("assets_version", pa.int64()),  # the version the image was read at
+            _f("run_id", pa.string()),
+            _f("predicted_at", _UTC),
+        ]
+    ),
+)
+
+EVALUATIONS = TableSpec(
+    name="evaluations",
+    description="a model's metrics on one side of a split (`smartray evaluate`): overall "
+    "and per slice, each with its 95 % interval and whether it is significantly worse",
+    key=("run_id", "slice_by", "slice"),
+    schema=pa.schema(
+        [
+            _f("run_id", pa.string()),  # the evaluation run
+            _f("model_id", pa.string()),
+            _f("split_name", pa.string()),
+            _f("side", pa.string()),  # val, test, ...
+            _f("slice_by", pa.string()),  # a column of the evaluated assets; "all": overall
+            _f("slice", pa.string()),  # its value or bucket; "all": overall
+            _f("n", pa.int64()),
+            _f("correct", pa.int64()),
+            _f("accuracy", pa.float64()),
+            _f("ci_low", pa.float64()),  # Wilson 95 % interval of the accuracy
+            _f("ci_high", pa.float64()),
+            # one-sided Fisher exact test, slice against the rest; Benjamini-Hochberg
+            # adjusted over every slice of the run; flagged when adjusted p < 0.05
+            _f("p_value", pa.float64(), nullable=True),
+            _f("p_adjusted", pa.float64(), nullable=True),
+            _f("flagged", pa.bool_()),
+            _f("macro_f1", pa.float64()),
+            _f("ece", pa.float64()),  # expected calibration error, 15 bins
+            # JSON: [{class_id, name, precision, recall, f1, support}]
+            _f("per_class", pa.string()),
+            _f("confusion", pa.string()),  # JSON: rows true class, columns predicted
+            _f("labels_version", pa.int64()),
+            _f("splits_version", pa.int64()),
+            _f("predictions_version", pa.int64()),
+            _f("evaluated_at", _UTC),
+        ]
+    ),
+)
+
 ALL_TABLES: dict[str, TableSpec] = {
     s.name: s
     for s in (
@@ -326,6 +390,8 @@ ALL_TABLES: dict[str, TableSpec] = {
         LABEL_EVENTS,
         LABELS,
         MODELS,
+        PREDICTIONS,
+        EVALUATIONS,
     )
 }
 

@@ -154,6 +154,18 @@ def load(folder: str | os.PathLike[str], expected: dict[str, str] | None = None)
     return Saved(load_file(root / "model.safetensors"), optimizer, int(state["epoch"]), state)
 
 
+def load_weights(
+    folder: str | os.PathLike[str], expected: dict[str, str] | None = None
+) -> dict[str, torch.Tensor]:
+    """A checkpoint's model weights after `verify`; nothing else is read or restored.
+
+    Raises:
+        CheckpointError: see `verify`.
+    """
+    verify(folder, expected)
+    return load_file(Path(folder) / "model.safetensors")
+
+
 def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Weights a user brings, as a safetensors file; anything else is refused unopened.
 

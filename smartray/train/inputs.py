@@ -152,13 +152,14 @@ def decode_batch(
     ops: list[dict[str, Any]] | None = None,
     seed: int = 0,
     epoch: int = 0,
+    with_ids: bool = False,
 ) -> dict[str, np.ndarray]:
     """`assets` rows (`asset_id`, `data`) to `image` [N, 3, S, S] uint8 RGB and `label` [N].
 
     Rows whose asset is not in `labels` (`asset_id`, `label`) are dropped; `ops` (training
     only) augment each image with a generator keyed by seed, epoch and asset id. Images
     stay uint8 (a quarter of float32's bytes through the object store); `normalize` makes
-    them model input on the training device.
+    them model input on the training device. `with_ids` adds `asset_id` [N] (scoring).
     """
     at = pc.index_in(batch["asset_id"], value_set=labels["asset_id"])  # null: unlabelled
     keep = pc.is_valid(at)
@@ -174,7 +175,10 @@ def decode_batch(
             img = augment(img, ops, key=f"{seed}:{epoch}:{asset_id}")
         img = cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_AREA)
         images[i] = img[:, :, ::-1].transpose(2, 0, 1)  # BGR -> RGB, channels first
-    return {"image": images, "label": classes.astype(np.int64)}
+    out = {"image": images, "label": classes.astype(np.int64)}
+    if with_ids:
+        out["asset_id"] = np.array(ids, dtype=object)
+    return out
 
 
 def read_decode(
@@ -186,6 +190,7 @@ def read_decode(
     ops: list[dict[str, Any]] | None = None,
     seed: int = 0,
     epoch: int = 0,
+    with_ids: bool = False,
 ) -> Iterator[dict[str, np.ndarray]]:
     """`decode_batch` over each row group of the `assets` Parquet files in `files["path"]`.
 
@@ -198,7 +203,7 @@ def read_decode(
         for group in range(parquet.num_row_groups):
             rows = parquet.read_row_group(group, columns=["asset_id", "data"])
             out = decode_batch(rows, labels=labels, image_size=image_size, ops=ops,
-                               seed=seed, epoch=epoch)  # fmt: skip
+                               seed=seed, epoch=epoch, with_ids=with_ids)  # fmt: skip
             if len(out["label"]):
                 yield out
 

@@ -143,18 +143,29 @@ def build(name: str, num_classes: int) -> nn.Module:
 
 def embed(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The embedding of `x` under `model` (its `embed(x)`, else its last Linear's input)."""
+    return forward_with_embedding(model, x)[1]
+
+
+def forward_with_embedding(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`model(x)` (the logits) and the embedding of `x`, as `[B, N]` and `[B, D]`.
+
+    A model with `embed(x)` is called twice (forward, then `embed`); otherwise one
+    forward pass gives both, the embedding captured at the last `nn.Linear`'s input.
+
+    Raises:
+        ConfigError: the model has neither `embed(x)` nor an `nn.Linear`.
+    """
     inner: nn.Module = getattr(model, "module", model)  # a DistributedDataParallel wrapper
     method = getattr(inner, "embed", None)
     if callable(method):
-        out: torch.Tensor = method(x)
-        return out
+        return inner(x), torch.flatten(method(x), 1)
     linears = [m for m in inner.modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ConfigError("the model has no embed(x) method and no nn.Linear layer")
     seen: list[torch.Tensor] = []
     hook = linears[-1].register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
     try:
-        inner(x)
+        logits = inner(x)
     finally:
         hook.remove()
-    return torch.flatten(seen[-1], 1)
+    return logits, torch.flatten(seen[-1], 1)

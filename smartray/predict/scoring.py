@@ -1,0 +1,127 @@
+"""What `predict` computes per image, Ray-free.
+
+The `Scorer` an actor pool runs, the uncertainty statistics, and the part files its
+rows are written to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from smartray.tables.catalog import PREDICTIONS
+from smartray.tables.parts import write_part
+from smartray.tables.storage import LakeLocation
+from smartray.train import nets
+from smartray.train.inputs import normalize
+
+AT = PREDICTIONS.schema.field("predicted_at").type
+
+
+def uncertainty(probs: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row of class probabilities `[N, C]`: predicted index, confidence, margin, entropy.
+
+    Confidence is the largest probability, margin the largest minus the second largest
+    (1 for a single class), entropy `-sum p ln p` in nats.
+    """
+    top = np.sort(probs, axis=1)[:, ::-1]
+    second = top[:, 1] if probs.shape[1] > 1 else np.zeros(len(probs), probs.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(probs > 0, probs * np.log(probs), 0.0)
+    return {
+        "predicted_index": probs.argmax(axis=1).astype(np.int32),
+        "confidence": top[:, 0].astype(np.float32),
+        "margin": (top[:, 0] - second).astype(np.float32),
+        "entropy": (-plogp.sum(axis=1)).astype(np.float32),
+    }
+
+
+class Scorer:
+    """A model in eval mode: batches of decoded images in, probabilities and embeddings out.
+
+    Ray Data runs it as a pool of actors (`map_batches(Scorer, concurrency=N)`), each
+    building the model once from the checked weights.
+    """
+
+    def __init__(
+        self,
+        architecture: str,
+        num_classes: int,
+        weights: dict[str, torch.Tensor],
+        use_gpu: bool = False,
+        threads: int = 1,
+    ):
+        torch.set_num_threads(max(1, threads))
+        self.device = torch.device("cuda" if use_gpu else "cpu")
+        model = nets.build(architecture, num_classes)
+        model.load_state_dict(weights)
+        self.model = model.to(self.device).eval()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Scores `image` [N,3,S,S] uint8 and `asset_id` [N].
+
+        Returns `asset_id`, `probabilities`, `embedding` and the `uncertainty` columns.
+        """
+        x = normalize(torch.from_numpy(np.ascontiguousarray(batch["image"])).to(self.device))
+        cuda = self.device.type == "cuda"
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=cuda):
+            logits, emb = nets.forward_with_embedding(self.model, x)
+        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return {
+            "asset_id": batch["asset_id"],
+            "probabilities": probs.astype(np.float32),
+            "embedding": emb.float().cpu().numpy(),
+            **uncertainty(probs),
+        }
+
+
+def _list_column(values: np.ndarray) -> pa.Array:
+    """A `[N, D]` float array as a `list<float32>` column."""
+    flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
+    width = values.shape[1] if values.ndim == 2 else 0
+    return pa.FixedSizeListArray.from_arrays(flat, width).cast(pa.list_(pa.float32()))
+
+
+def write_predictions(
+    batch: dict[str, np.ndarray],
+    *,
+    location: LakeLocation,
+    model_id: str,
+    classes: list[dict[str, Any]],
+    assets_version: int,
+    run_id: str,
+) -> dict[str, list[Any]]:
+    """Writes a batch of `Scorer` output as one `predictions` part.
+
+    Returns its `PartFile` as one row, for the driver to commit.
+    """
+    index = batch["predicted_index"].astype(np.int64)
+    class_ids = np.array([c["class_id"] for c in classes], np.int32)
+    names = np.array([c["name"] for c in classes], dtype=object)
+    n = len(index)
+    rows = pa.table(
+        {
+            "model_id": pa.array([model_id] * n, pa.string()),
+            "asset_id": pa.array(batch["asset_id"].tolist(), pa.string()),
+            "predicted_index": pa.array(index.astype(np.int32)),
+            "predicted_class_id": pa.array(class_ids[index]),
+            "predicted_class": pa.array(names[index].tolist(), pa.string()),
+            "confidence": pa.array(batch["confidence"]),
+            "margin": pa.array(batch["margin"]),
+            "entropy": pa.array(batch["entropy"]),
+            "probabilities": _list_column(batch["probabilities"]),
+            "embedding": _list_column(batch["embedding"]),
+            "mc_passes": pa.nulls(n, pa.int32()),
+            "mutual_info": pa.nulls(n, pa.float32()),
+            "assets_version": pa.array([assets_version] * n, pa.int64()),
+            "run_id": pa.array([run_id] * n, pa.string()),
+            "predicted_at": pa.array([dt.datetime.now(dt.UTC)] * n, AT),
+        }
+    )
+    part = write_part(location, PREDICTIONS, rows, prefix=run_id)
+    return {k: [v] for k, v in asdict(part).items()}
