@@ -1,5 +1,27 @@
 """Predictions and evaluation: a recorded model points back at the data.
 
 `smartray predict` fills `predictions` (what evaluation, label issues and selection
-read); the Ray pipeline is imported on first use.
+read); `smartray evaluate` scores a model per slice into `evaluations`. The Ray
+pipelines (`predict`, `evaluate`) are imported on first use.
 """
+
+from typing import TYPE_CHECKING, Any
+
+from smartray.predict.config import EvaluateConfig, PredictConfig
+from smartray.predict.flags import ScoringFlags
+
+if TYPE_CHECKING:
+    from smartray.predict.evaluation import evaluate
+    from smartray.predict.pipeline import predict
+
+__all__ = ["EvaluateConfig", "PredictConfig", "ScoringFlags", "evaluate", "predict"]
+
+_LAZY = {"predict": "smartray.predict.pipeline", "evaluate": "smartray.predict.evaluation"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,8 +9,7 @@ are predicted first (into `predictions`).
 """
 
 from smartray.jobrun import field_from, run_job
-from smartray.predict.config import EvaluateConfig
-from smartray.predict.job_predict import ScoringFlags
+from smartray.predict import EvaluateConfig, ScoringFlags
 
 
 class EvaluateJob(ScoringFlags):
@@ -29,7 +28,7 @@ class EvaluateJob(ScoringFlags):
 
 def run(cfg: EvaluateJob) -> str:
     """Evaluates and returns the summary (the worst slices on the lines after it)."""
-    from smartray.predict.evaluation import evaluate  # loads Ray: not for `--help`
+    from smartray.predict import evaluate  # loads Ray: not for `--help`
 
     settings = cfg.model_dump(exclude={"lake", "ray_address", "config"})
     config = EvaluateConfig(**{**settings, "slice_by": tuple(cfg.slice_by)})

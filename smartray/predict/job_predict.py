@@ -7,23 +7,8 @@ asset view, or all; several given: the assets they share. Flags take their defau
 and bounds from `PredictConfig`.
 """
 
-from pydantic import Field
-
-from smartray.jobrun import JobSettings, field_from, run_job
-from smartray.predict.config import PredictConfig
-
-
-class ScoringFlags(JobSettings):
-    """How a job scores (shared by `predict` and `evaluate`), and where."""
-
-    batch_size: int = field_from(PredictConfig, "batch_size", description="images per call")
-    actors: int = field_from(PredictConfig, "actors", description="scoring actors")
-    use_gpu: bool = field_from(PredictConfig, "use_gpu", description="one GPU per actor")
-    cpus_per_actor: float = field_from(
-        PredictConfig, "cpus_per_actor", description="CPUs (and torch threads) per actor"
-    )
-    lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
-    ray_address: str | None = Field(None, description="Ray cluster to join (default: local)")
+from smartray.jobrun import field_from, run_job
+from smartray.predict import PredictConfig, ScoringFlags
 
 
 class PredictJob(ScoringFlags):
@@ -43,7 +28,7 @@ class PredictJob(ScoringFlags):
 
 def run(cfg: PredictJob) -> str:
     """Scores and returns the summary line."""
-    from smartray.predict.pipeline import predict  # loads Ray: not for `--help`
+    from smartray.predict import predict  # loads Ray: not for `--help`
 
     settings = cfg.model_dump(exclude={"lake", "ray_address", "config"})
     config = PredictConfig(**{**settings, "side": tuple(cfg.side)})

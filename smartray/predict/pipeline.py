@@ -119,9 +119,9 @@ def predict_assets(
     todo = [a for a in asset_ids if a not in have]
     counts = {"assets": len(asset_ids), "already": len(asset_ids) - len(todo), "predicted": 0,
               "unreadable": 0, "assets_version": assets_version or 0}  # fmt: skip
+    weights = load_weights(lake, model)  # checked even with nothing new: a bad model fails
     if not todo:
         return counts
-    weights = load_weights(lake, model)
     started = ensure_ray(ray_address)
     try:
         parts = _score(lake, model, weights, todo, assets_version or 0, config, session.run_id)

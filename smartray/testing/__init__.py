@@ -30,6 +30,8 @@ def _value(field: pa.Field, i: int) -> Any:
     if pa.types.is_timestamp(t):
         base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC if t.tz else None)
         return base + dt.timedelta(seconds=i)
+    if pa.types.is_list(t) and pa.types.is_floating(t.value_type):
+        return [float(i) + 0.5, 0.25]
     raise TypeError(f"no test value for {field.name}: {t}")
 
 

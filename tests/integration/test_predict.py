@@ -1,0 +1,131 @@
+"""Predictions and evaluation on real handwritten digits: a model points back at the data."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jobs import evaluate as evaluate_job
+from jobs import predict as predict_job
+from jobs import train as train_job
+from smartray import Lake
+from smartray.testing import digits
+from tests.integration.test_train import duckdb_rows, label_and_split
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def trained(ray_session, tmp_path_factory):
+    """A digits lake split 70/30 and a small CNN trained on it for 2 epochs."""
+    root = tmp_path_factory.mktemp("digits")
+    digits.write_pngs(root, N)
+    lake_dir = str(tmp_path_factory.mktemp("predict-lake") / "lake")
+    label_and_split(root, lake_dir)
+    train_job.main(["--lake", lake_dir, "--split", "main", "--epochs", "2",
+                    "--image-size", "16", "--batch-size", "32", "--lr", "0.01"])  # fmt: skip
+    (model,) = Lake(lake_dir).table("models", columns=["model_id"]).to_pylist()
+    return lake_dir, model["model_id"]
+
+
+def side(lake, name):
+    rows = lake.table("splits").to_pylist()
+    return {r["asset_id"] for r in rows if r["split_name"] == "main" and r["split"] == name}
+
+
+def test_predict_scores_each_pair_once_and_latest_names_the_newest_model(trained, capsys):
+    lake_dir, model_id = trained
+    lake = Lake(lake_dir)
+    val = side(lake, "val")
+    predict_job.main(["--lake", lake_dir, "--model", "latest", "--split", "main", "--side", "val"])
+    assert f"model {model_id} on {len(val)} asset(s): {len(val)} predicted, 0 already" in (
+        capsys.readouterr().out
+    )
+    predict_job.main(["--lake", lake_dir, "--model", model_id, "--split", "main"])
+    assert f"{N - len(val)} predicted, {len(val)} already predicted" in capsys.readouterr().out
+    rows = lake.table("predictions").to_pylist()
+    assert len(rows) == N
+    assert len({r["asset_id"] for r in rows}) == N
+    classes = {c["index"]: c for c in json.loads(lake.table("models").to_pylist()[0]["classes"])}
+    for r in rows[:20]:
+        p = np.asarray(r["probabilities"])
+        assert p.shape == (10,)
+        assert p.sum() == pytest.approx(1.0, abs=1e-4)
+        assert r["predicted_index"] == int(p.argmax())
+        assert r["predicted_class"] == classes[r["predicted_index"]]["name"]
+        assert r["confidence"] == pytest.approx(p.max(), abs=1e-6)
+        top2 = np.sort(p)[-2:]
+        assert r["margin"] == pytest.approx(top2[1] - top2[0], abs=1e-6)
+        assert len(r["embedding"]) == 128  # SmallCNN's penultimate features
+        assert r["mc_passes"] is None
+        assert r["mutual_info"] is None
+    # Polars and DuckDB read the table as users would
+    assert lake.table("predictions", to="polars").height == N
+    ((count, mean_conf),) = duckdb_rows(
+        f"SELECT count(*), avg(confidence) FROM delta_scan('{lake_dir}/predictions')"
+    )
+    assert count == N
+    assert 0.1 < mean_conf <= 1.0
+
+
+def test_evaluate_matches_the_predictions_and_slices_with_intervals(trained, capsys):
+    lake_dir, model_id = trained
+    lake = Lake(lake_dir)
+    evaluate_job.main(["--lake", lake_dir, "--split", "main", "--on", "val",
+                       "--slice-by", "source_folder", "--slice-by", "blur"])  # fmt: skip
+    out = capsys.readouterr().out
+    val = side(lake, "val")
+    preds = {r["asset_id"]: r["predicted_class"] for r in lake.table("predictions").to_pylist()}
+    labels = {r["asset_id"]: r["class_name"] for r in lake.table("labels").to_pylist()}
+    correct = sum(preds[a] == labels[a] for a in val)
+    rows = lake.table("evaluations").to_pylist()
+    (overall,) = [r for r in rows if r["slice_by"] == "all"]
+    assert (overall["n"], overall["correct"]) == (len(val), correct)
+    assert f"accuracy {100 * correct / len(val):.2f} %" in out
+    assert overall["ci_low"] < overall["accuracy"] < overall["ci_high"]
+    assert 0 <= overall["ece"] <= 1
+    per_class = json.loads(overall["per_class"])
+    assert sum(c["support"] for c in per_class) == len(val)
+    assert np.asarray(json.loads(overall["confusion"])).trace() == correct
+    folders = [r for r in rows if r["slice_by"] == "source_folder"]
+    assert sorted(r["slice"] for r in folders) == sorted(digits.NAMES)  # one per class folder
+    assert sum(r["n"] for r in folders) == len(val)
+    assert len([r for r in rows if r["slice_by"] == "blur"]) == 4  # quartile buckets
+    slices = [r for r in rows if r["slice_by"] != "all"]
+    worst = min(slices, key=lambda r: (not r["flagged"], r["accuracy"], -r["n"]))
+    assert f" {worst['slice_by']}={worst['slice']}: n {worst['n']}," in out.splitlines()[2]
+    assert overall["model_id"] == model_id
+    assert overall["predictions_version"] >= 1
+    ((n,),) = duckdb_rows(f"SELECT count(*) FROM delta_scan('{lake_dir}/evaluations')")
+    assert n == len(rows)
+
+
+def test_bad_requests_exit_2_and_write_nothing(trained, capsys):
+    lake_dir, _ = trained
+    lake = Lake(lake_dir)
+    before = {t: lake.version(t) for t in ("predictions", "evaluations")}
+    (model,) = lake.table("models").to_pylist()
+    weights = Path(f"{model['checkpoint_uri']}/model.safetensors")
+    original = weights.read_bytes()
+    tampered = bytearray(original)
+    tampered[-1] ^= 1  # one bit of one weight
+    try:
+        weights.write_bytes(bytes(tampered))
+        for job, argv, message in [
+            (predict_job, ["--model", "train-19700101T000000-00000000"], "unknown model"),
+            (predict_job, ["--model", "latest", "--experiment", "nope"], "'nope' has no model"),
+            (predict_job, ["--split", "nope"], "no split of that name"),
+            (predict_job, ["--where", "bogus > 1"], "unknown column(s) bogus"),
+            (evaluate_job, ["--split", "main", "--on", "test"], "has sides ['train', 'val']"),
+            (evaluate_job, ["--split", "main", "--slice-by", "nope"], "available: media_type"),
+            (predict_job, ["--split", "main"], "model.safetensors does not match its sha256"),
+            (evaluate_job, ["--split", "main"], "model.safetensors does not match its sha256"),
+        ]:
+            with pytest.raises(SystemExit) as e:
+                job.main(["--lake", lake_dir, *argv])
+            assert e.value.code == 2, argv
+            assert message in capsys.readouterr().err, argv
+    finally:
+        weights.write_bytes(original)
+    assert {t: lake.version(t) for t in before} == before
