@@ -51,6 +51,7 @@ JOBS = {
     "erase": "smartray.upkeep.job_erase",
     "evaluate": "smartray.predict.job_evaluate",
     "export": "smartray.annotate.job_export",
+    "find-label-issues": "smartray.predict.job_find_label_issues",
     "import-labels": "smartray.annotate.job_import_labels",
     "ingest": "smartray.ingest.job",
     "maintain": "smartray.upkeep.job_maintain",

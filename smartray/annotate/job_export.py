@@ -1,6 +1,8 @@
 """Export images and labels: `smartray export --format coco|yolo|labelstudio|cvat --out DIR`.
 
-Choose the assets with `--snapshot NAME` or `--where EXPR`. Images are written as
+Choose the assets with `--snapshot NAME`, `--where EXPR`, or `--from-label-issues
+[--top N] [--issues-run RUN]` (the assets `smartray find-label-issues` suspects, to send
+for re-annotation). Images are written as
 `images/<asset_id>.<ext>` under `--out` (a folder or `s3://` prefix), with the approved
 labels in the format's files; the export streams in chunks of `--chunk` assets. Objects
 the format cannot hold are left out, logged and counted in the summary line.
@@ -9,6 +11,7 @@ the format cannot hold are left out, logged and counted in the summary line.
 from pydantic import Field
 
 from smartray.annotate import CHUNK
+from smartray.errors import ConfigError
 from smartray.jobrun import JobSettings, run_job
 
 
@@ -19,6 +22,11 @@ class ExportJob(JobSettings):
     out: str = Field(description="output folder or s3://bucket/prefix")
     snapshot: str | None = Field(None, description="export this snapshot's assets")
     where: str | None = Field(None, description="or the assets matching this SQL filter")
+    from_label_issues: bool = Field(False, description="or the assets with label issues")
+    top: int | None = Field(None, ge=1, description="with --from-label-issues: the first N")
+    issues_run: str | None = Field(
+        None, description="with --from-label-issues: that run's issues (default: latest)"
+    )
     ontology: str | None = Field(None, description="ontology name (default: the only one)")
     image_url_prefix: str | None = Field(None, description="prefix of image URLs in tasks")
     presign_expiry_s: int | None = Field(
@@ -37,12 +45,23 @@ def run(cfg: ExportJob) -> str:
     """Writes the export and returns its summary line."""
     from smartray.annotate import export
 
+    where = cfg.where
+    if cfg.from_label_issues:
+        from smartray.predict import issue_queue
+        from smartray.tables import Lake
+
+        if cfg.snapshot or cfg.where:
+            raise ConfigError("--from-label-issues chooses the assets: no --snapshot or --where")
+        queue = issue_queue(Lake(cfg.lake), cfg.issues_run, cfg.top)
+        where = "asset_id IN (" + ", ".join(f"'{a}'" for a in queue["asset_id"].to_pylist()) + ")"
+    elif cfg.top is not None or cfg.issues_run is not None:
+        raise ConfigError("--top and --issues-run go with --from-label-issues")
     summary = export(
         cfg.format,
         cfg.out,
         lake=cfg.lake,
         snapshot=cfg.snapshot,
-        where=cfg.where,
+        where=where,
         ontology=cfg.ontology,
         image_url_prefix=cfg.image_url_prefix,
         presign_expiry_s=cfg.presign_expiry_s,

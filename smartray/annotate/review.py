@@ -5,6 +5,7 @@ ledger (never an update), each moving its target along:
 
     submitted --approve--> approved        submitted --reject--> rejected
     rejected --fix--> fixed --resubmit--> submitted
+    approved --reopen--> submitted  (a suspected error, e.g. from `label_issues`)
 
 `labels` holds, for each asset, the annotation objects whose latest state is `approved`
 (of several approved image classes, the one approved last); every review run rebuilds it
@@ -35,6 +36,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "reject": (frozenset({"submitted"}), "rejected"),
     "fix": (frozenset({"rejected"}), "fixed"),
     "resubmit": (frozenset({"fixed"}), "submitted"),
+    "reopen": (frozenset({"approved"}), "submitted"),
 }
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 
 import ray
 
@@ -72,3 +74,14 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         log.info("starting a local Ray")
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
     return True
+
+
+@contextlib.contextmanager
+def connected(address: str | None = None) -> Iterator[None]:
+    """`ensure_ray` for a block: a Ray started here is stopped when the block ends."""
+    started = ensure_ray(address)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,22 +1,38 @@
 """Predictions and evaluation: a recorded model points back at the data.
 
 `smartray predict` fills `predictions` (what evaluation, label issues and selection
-read); `smartray evaluate` scores a model per slice into `evaluations`. The Ray
-pipelines (`predict`, `evaluate`) are imported on first use.
+read); `smartray evaluate` scores a model per slice into `evaluations`;
+`smartray find-label-issues` ranks suspected label errors into `label_issues`. The Ray
+pipelines (`predict`, `evaluate`, `find_label_issues`) are imported on first use.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from smartray.predict.config import EvaluateConfig, PredictConfig
+from smartray.predict.config import EvaluateConfig, LabelIssuesConfig, PredictConfig
 from smartray.predict.flags import ScoringFlags
 
 if TYPE_CHECKING:
     from smartray.predict.evaluation import evaluate
+    from smartray.predict.label_issues import find_label_issues, issue_queue
     from smartray.predict.pipeline import predict
 
-__all__ = ["EvaluateConfig", "PredictConfig", "ScoringFlags", "evaluate", "predict"]
+__all__ = [
+    "EvaluateConfig",
+    "LabelIssuesConfig",
+    "PredictConfig",
+    "ScoringFlags",
+    "evaluate",
+    "find_label_issues",
+    "issue_queue",
+    "predict",
+]
 
-_LAZY = {"predict": "smartray.predict.pipeline", "evaluate": "smartray.predict.evaluation"}
+_LAZY = {
+    "predict": "smartray.predict.pipeline",
+    "evaluate": "smartray.predict.evaluation",
+    "find_label_issues": "smartray.predict.label_issues",
+    "issue_queue": "smartray.predict.label_issues",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -55,3 +55,33 @@ class EvaluateConfig(BaseModel):
     actors: int = Field(1, ge=1)
     use_gpu: bool = False
     cpus_per_actor: float = Field(1.0, gt=0)
+
+
+class LabelIssuesConfig(BaseModel):
+    """How `smartray find-label-issues` trains its fold models and scores them.
+
+    Attributes:
+        split: The split whose labelled assets (every side) are checked.
+        folds: K: each asset is scored by a model trained on the other K-1 folds.
+        seed: Fixes the fold assignment and the fold models' training.
+        ontology, ontology_version: As for `smartray train` (None: the only one, latest).
+        model, image_size, epochs, batch_size, lr, augment, use_gpu: The fold models'
+            training (`TrainConfig`'s meaning).
+        actors: Scoring actors for the held-out assets.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    split: str = Field(min_length=1)
+    folds: int = Field(5, ge=2, le=100)
+    seed: int = 0
+    ontology: str | None = None
+    ontology_version: int | None = Field(None, ge=1)
+    model: str = "small-cnn"
+    image_size: int = Field(32, ge=8, le=1024)
+    epochs: int = Field(5, ge=1, le=10_000)
+    batch_size: int = Field(64, ge=1, le=65_536)
+    lr: float = Field(1e-3, gt=0, le=10)
+    augment: str = "crop:0.9,jitter:0.1"
+    use_gpu: bool = False
+    actors: int = Field(1, ge=1)

@@ -375,6 +375,31 @@ EVALUATIONS = TableSpec(
     ),
 )
 
+LABEL_ISSUES = TableSpec(
+    name="label_issues",
+    description="suspected label errors (`smartray find-label-issues`): confident learning on "
+    "out-of-sample probabilities from K-fold models, ranked (`smartray review "
+    "--from-label-issues` takes its queue from here)",
+    key=("run_id", "asset_id"),
+    schema=pa.schema(
+        [
+            _f("run_id", pa.string()),  # the find-label-issues run
+            _f("asset_id", pa.string()),
+            _f("split_name", pa.string()),
+            _f("label_id", pa.string()),  # the approved annotation event in question
+            _f("given_class_id", pa.int32()),
+            _f("given_class", pa.string()),
+            _f("suggested_class_id", pa.int32()),  # the out-of-sample model's choice
+            _f("suggested_class", pa.string()),
+            _f("self_confidence", pa.float64()),  # out-of-sample probability of the given class
+            _f("rank", pa.int64()),  # 0 = the most likely error
+            _f("fold", pa.int32()),  # the fold the asset was held out in
+            _f("fold_model", pa.string()),  # the model that scored it (never trained on it)
+            _f("found_at", _UTC),
+        ]
+    ),
+)
+
 ALL_TABLES: dict[str, TableSpec] = {
     s.name: s
     for s in (
@@ -392,6 +417,7 @@ ALL_TABLES: dict[str, TableSpec] = {
         MODELS,
         PREDICTIONS,
         EVALUATIONS,
+        LABEL_ISSUES,
     )
 }
 
