@@ -31,3 +31,23 @@ def write_pngs(folder: str | Path, n: int | None = None, *, side: int = 32) -> l
         cv2.imwrite(str(target), img)
         out.append(target)
     return out
+
+
+def plant_flips(paths: list[Path], count: int, *, seed: int = 0) -> dict[str, str]:
+    """Moves `count` of the digit files `paths` into a wrong class folder: label errors.
+
+    The files and their wrong folder are drawn from `seed`. Returns the asset id (sha256
+    of the bytes, as ingest names it) of each moved file -> its true class.
+    """
+    import hashlib
+    import random
+
+    rng = random.Random(seed)
+    planted = {}
+    for path in rng.sample(sorted(paths), count):
+        k = NAMES.index(path.parent.name)
+        wrong = path.parent.parent / NAMES[(k + 1 + rng.randrange(len(NAMES) - 1)) % len(NAMES)]
+        wrong.mkdir(exist_ok=True)
+        moved = path.rename(wrong / path.name)
+        planted[hashlib.sha256(moved.read_bytes()).hexdigest()] = NAMES[k]
+    return planted

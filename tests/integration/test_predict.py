@@ -1,9 +1,7 @@
 """Predictions, evaluation and label issues on real handwritten digits: a model points
 back at the data."""
 
-import hashlib
 import json
-import random
 from pathlib import Path
 
 import numpy as np
@@ -140,13 +138,7 @@ def test_bad_requests_exit_2_and_write_nothing(trained, capsys):
 def noisy(ray_session, tmp_path_factory):
     """300 digits, 15 of them (5 %) filed under a wrong class folder: planted label errors."""
     root = tmp_path_factory.mktemp("noisy-digits")
-    paths = digits.write_pngs(root, N)
-    rng = random.Random(0)
-    flipped = set()
-    for path in rng.sample(paths, 15):
-        k = digits.NAMES.index(path.parent.name)
-        moved = path.rename(root / digits.NAMES[(k + 1 + rng.randrange(9)) % 10] / path.name)
-        flipped.add(hashlib.sha256(moved.read_bytes()).hexdigest())  # its asset id
+    flipped = set(digits.plant_flips(digits.write_pngs(root, N), 15))
     lake_dir = str(tmp_path_factory.mktemp("noisy-lake") / "lake")
     label_and_split(root, lake_dir)
     return lake_dir, flipped
