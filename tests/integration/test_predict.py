@@ -1,6 +1,8 @@
 """Predictions, evaluation and label issues on real handwritten digits: a model points
 back at the data."""
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -144,12 +146,20 @@ def noisy(ray_session, tmp_path_factory):
     return lake_dir, flipped
 
 
-def test_planted_label_errors_are_found_reviewed_and_leave_the_labels(noisy, capsys):
+@pytest.fixture(scope="module")
+def found(noisy):
+    """find-label-issues run once on the noisy lake (2 folds); its printed summary."""
     lake_dir, flipped = noisy
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        find_job.main(["--lake", lake_dir, "--split", "main", "--folds", "2", "--epochs", "4",
+                       "--image-size", "16", "--batch-size", "32", "--lr", "0.01"])  # fmt: skip
+    return lake_dir, flipped, out.getvalue()
+
+
+def test_planted_label_errors_are_found_reviewed_and_leave_the_labels(found, capsys):
+    lake_dir, flipped, out = found
     lake = Lake(lake_dir)
-    find_job.main(["--lake", lake_dir, "--split", "main", "--folds", "2", "--epochs", "4",
-                   "--image-size", "16", "--batch-size", "32", "--lr", "0.01"])  # fmt: skip
-    out = capsys.readouterr().out
     issues = sorted(lake.table("label_issues").to_pylist(), key=lambda r: r["rank"])
     assert "300 labelled asset(s) in 2 folds" in out
     assert f"{len(issues)} label issue(s)" in out
@@ -180,3 +190,21 @@ def test_planted_label_errors_are_found_reviewed_and_leave_the_labels(noisy, cap
         find_job.main(["--lake", lake_dir, "--split", "main", "--folds", "40"])
     assert e.value.code == 2
     assert "above the smallest class count" in capsys.readouterr().err
+
+
+def test_the_notebook_shows_predictions_evaluations_and_label_issues(found, monkeypatch, capsys):
+    from tests.integration.test_notebook import run_notebook, shown
+
+    lake_dir, _, _ = found
+    evaluate_job.main(["--lake", lake_dir, "--split", "main", "--slice-by", "source_folder"])
+    capsys.readouterr()
+    printed, tables, images = shown(run_notebook(lake_dir, monkeypatch))
+    lake = Lake(lake_dir)
+    assert "models: yes; predictions: yes; evaluations: yes; label_issues: yes" in printed
+    n = lake.table("predictions", columns=["asset_id"]).num_rows
+    assert f"predictions rows: DuckDB {n}, Polars {n}" in printed
+    issues = lake.table("label_issues", columns=["run_id"]).num_rows
+    assert f": {issues}\n" in printed.split("label issues of ")[1]
+    assert "source_folder" in tables
+    assert "flagged" in tables
+    assert len(images) == 3  # thumbnails, quality histograms, the label issues
