@@ -4,11 +4,11 @@
    snapshot, a `--where` over the asset view, or all), at a pinned `assets` version.
 2. Leave out the (model, asset) pairs `predictions` already holds.
 3. Fetch the best checkpoint, checking every file's sha256 against `models`.
-4. Ray Data: one task per Parquet file of the pinned `assets` reads and decodes it
-   (`train.inputs.read_decode`, the model's image size, no augmentation); a pool of
-   `Scorer` actors (GPU actors with `use_gpu`) computes probabilities, uncertainty and the
-   embedding; tasks write the rows as `predictions` parts. The driver sees asset ids and
-   part-file names, never images or embeddings.
+4. Ray Data: a pool of `FileScorer` actors (GPU actors with `use_gpu`) takes the Parquet
+   files of the pinned `assets` one at a time, reads and decodes them
+   (`train.inputs.read_decode`, the model's image size, no augmentation) and computes
+   probabilities, uncertainty and the embedding, and writes the rows as `predictions`
+   parts. The driver sees asset ids and part-file names, never images or embeddings.
 5. Commit the parts once (`LakeSession.commit(mode="parts")`).
 
 `predict_assets` is the reusable core: `smartray evaluate` calls it for the pairs it
@@ -31,16 +31,15 @@ from smartray.curate.view import asset_view
 from smartray.errors import ConfigError
 from smartray.predict.config import PredictConfig
 from smartray.predict.model import RecordedModel, find_model, load_weights
-from smartray.predict.scoring import Scorer, write_predictions
+from smartray.predict.scoring import FileScorer
 from smartray.sample.snapshots import snapshot_members
 from smartray.tables import ASSETS, SPLITS, Lake, LakeSession, PartFile, RunSummary
 from smartray.tables.catalog import PREDICTIONS
 from smartray.tables.filters import filter_table, text
-from smartray.train.inputs import read_decode
 
 log = logging.getLogger(__name__)
 
-PART_ROWS = 4096  # predictions per part file
+PART_ROWS = 4096  # predictions per part file, at most
 
 
 @dataclass
@@ -148,39 +147,29 @@ def _score(
     wanted = pa.table({"asset_id": pa.array(todo, pa.string()),
                        "label": pa.array([0] * len(todo), pa.int64())})  # fmt: skip
     items = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files) or 1)
-    images = items.map_batches(
-        read_decode,  # type: ignore[arg-type]
-        batch_size=1,
-        fn_kwargs={
-            "location": lake.location,
-            "labels": wanted,
-            "image_size": model.image_size,
-            "with_ids": True,
-        },
-    )
-    scored = images.map_batches(
-        Scorer,
-        batch_size=config.batch_size,
+    written = items.map_batches(
+        FileScorer,
+        batch_size=1,  # one file per call
         compute=ray.data.ActorPoolStrategy(size=config.actors),
         num_cpus=config.cpus_per_actor,
         num_gpus=1 if config.use_gpu else 0,
         fn_constructor_kwargs={
+            "location": lake.location,
+            "wanted": wanted,
+            "image_size": model.image_size,
+            "max_rows": config.batch_size,
+            "part_rows": PART_ROWS,
+            "part": {
+                "model_id": model.model_id,
+                "classes": model.classes,
+                "assets_version": assets_version,
+                "run_id": run_id,
+            },
             "architecture": model.architecture,
             "num_classes": len(model.classes),
             "weights": weights,
             "use_gpu": config.use_gpu,
-            "threads": int(config.cpus_per_actor),
-        },
-    )
-    written = scored.map_batches(
-        write_predictions,  # type: ignore[arg-type]
-        batch_size=PART_ROWS,
-        fn_kwargs={
-            "location": lake.location,
-            "model_id": model.model_id,
-            "classes": model.classes,
-            "assets_version": assets_version,
-            "run_id": run_id,
+            "threads": max(1, int(config.cpus_per_actor)),
         },
     )
     return [PartFile(**row) for row in written.take_all()]

@@ -7,6 +7,7 @@ rows are written to.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -18,7 +19,7 @@ from smartray.tables.catalog import PREDICTIONS
 from smartray.tables.parts import write_part
 from smartray.tables.storage import LakeLocation
 from smartray.train import nets
-from smartray.train.inputs import normalize
+from smartray.train.inputs import normalize, read_decode
 
 AT = PREDICTIONS.schema.field("predicted_at").type
 
@@ -44,8 +45,8 @@ def uncertainty(probs: np.ndarray) -> dict[str, np.ndarray]:
 class Scorer:
     """A model in eval mode: batches of decoded images in, probabilities and embeddings out.
 
-    Ray Data runs it as a pool of actors (`map_batches(Scorer, concurrency=N)`), each
-    building the model once from the checked weights.
+    Each actor of the pool (`FileScorer`, which also reads its input) builds the model
+    once from the checked weights.
     """
 
     def __init__(
@@ -78,6 +79,53 @@ class Scorer:
             "embedding": emb.float().cpu().numpy(),
             **uncertainty(probs),
         }
+
+
+class FileScorer(Scorer):
+    """A `Scorer` that reads its input and writes its output: files in, parts out.
+
+    Each call takes paths (`files["path"]`) of the pinned `assets` version, decodes the
+    `wanted` images in slices of at most `max_rows` (`train.inputs.read_decode`, no
+    augmentation), scores them, and writes the rows as `predictions` parts of at most
+    `part_rows` (`write_predictions`), yielding each part's `PartFile` row for the driver
+    to commit. Reading and writing inside the actor leave no stage that could wait for
+    the CPUs the actors hold, and no image or embedding crosses the object store.
+    """
+
+    def __init__(
+        self,
+        *,
+        location: LakeLocation,
+        wanted: pa.Table,
+        image_size: int,
+        max_rows: int,
+        part_rows: int,
+        part: dict[str, Any],
+        **model: Any,
+    ):
+        super().__init__(**model)
+        self.location, self.wanted = location, wanted
+        self.image_size, self.max_rows, self.part_rows = image_size, max_rows, part_rows
+        self.part = part  # write_predictions' model_id, classes, assets_version, run_id
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, list[Any]]]:  # type: ignore[override]
+        """Scores the wanted images of the files in `batch["path"]`; yields part files."""
+        held: list[dict[str, np.ndarray]] = []
+        rows = 0
+        for images in read_decode(batch, location=self.location, labels=self.wanted,
+                                  image_size=self.image_size, with_ids=True,
+                                  max_rows=self.max_rows):  # fmt: skip
+            held.append(super().__call__(images))
+            rows += len(images["label"])
+            if rows >= self.part_rows:
+                yield self._write(held)
+                held, rows = [], 0
+        if held:
+            yield self._write(held)
+
+    def _write(self, held: list[dict[str, np.ndarray]]) -> dict[str, list[Any]]:
+        joined = {k: np.concatenate([h[k] for h in held]) for k in held[0]}
+        return write_predictions(joined, location=self.location, **self.part)
 
 
 def _list_column(values: np.ndarray) -> pa.Array:

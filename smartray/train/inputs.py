@@ -191,11 +191,13 @@ def read_decode(
     seed: int = 0,
     epoch: int = 0,
     with_ids: bool = False,
+    max_rows: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """`decode_batch` over each row group of the `assets` Parquet files in `files["path"]`.
 
     Paths are inside `location.filesystem()` (keys come from this process's environment
-    or role). Yields one batch per row group that holds a labelled asset.
+    or role). Yields one batch per row group that holds a labelled asset, in slices of at
+    most `max_rows` rows if given (scoring: the model's batch size).
     """
     fs, _ = location.filesystem()
     for path in files["path"]:
@@ -204,8 +206,9 @@ def read_decode(
             rows = parquet.read_row_group(group, columns=["asset_id", "data"])
             out = decode_batch(rows, labels=labels, image_size=image_size, ops=ops,
                                seed=seed, epoch=epoch, with_ids=with_ids)  # fmt: skip
-            if len(out["label"]):
-                yield out
+            step = max_rows or len(out["label"]) or 1
+            for start in range(0, len(out["label"]), step):
+                yield {k: v[start : start + step] for k, v in out.items()}
 
 
 def normalize(images: Any) -> Any:
