@@ -53,7 +53,8 @@ def run(cfg: ExportJob) -> str:
         if cfg.snapshot or cfg.where:
             raise ConfigError("--from-label-issues chooses the assets: no --snapshot or --where")
         queue = issue_queue(Lake(cfg.lake), cfg.issues_run, cfg.top)
-        where = "asset_id IN (" + ", ".join(f"'{a}'" for a in queue["asset_id"].to_pylist()) + ")"
+        quoted = (a.replace("'", "''") for a in queue["asset_id"].to_pylist())
+        where = "asset_id IN (" + ", ".join(f"'{a}'" for a in quoted) + ")"
     elif cfg.top is not None or cfg.issues_run is not None:
         raise ConfigError("--top and --issues-run go with --from-label-issues")
     summary = export(

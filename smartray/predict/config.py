@@ -17,6 +17,8 @@ class PredictConfig(BaseModel):
         actors: Scoring actors (each holds one model; one GPU each with `use_gpu`).
         use_gpu: Score on GPUs (mixed precision).
         cpus_per_actor: CPUs each actor holds (and its torch threads).
+        resource_wait_s: On a joined cluster, how long to wait for the CPUs and GPUs the
+            actors need (an autoscaler adding workers) before failing.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -31,6 +33,7 @@ class PredictConfig(BaseModel):
     actors: int = Field(1, ge=1)
     use_gpu: bool = False
     cpus_per_actor: float = Field(1.0, gt=0)
+    resource_wait_s: float = Field(120.0, ge=0)
 
 
 class EvaluateConfig(BaseModel):
@@ -41,7 +44,8 @@ class EvaluateConfig(BaseModel):
         split: The split whose `on` side is evaluated.
         on: The side (`val`, `test`; any side the split has).
         slice_by: Columns reachable from the asset to slice by (`evaluation.SLICE_COLUMNS`).
-        batch_size, actors, use_gpu, cpus_per_actor: For the pairs not predicted yet.
+        batch_size, actors, use_gpu, cpus_per_actor, resource_wait_s: For the pairs not
+            predicted yet (`PredictConfig`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -55,6 +59,7 @@ class EvaluateConfig(BaseModel):
     actors: int = Field(1, ge=1)
     use_gpu: bool = False
     cpus_per_actor: float = Field(1.0, gt=0)
+    resource_wait_s: float = Field(120.0, ge=0)
 
 
 class LabelIssuesConfig(BaseModel):

@@ -121,6 +121,11 @@ def _truth(
         out.append({"asset_id": asset_id, "y_true": index[r["class_id"]],
                     "annotator": r["annotator"], "agreement": r["agreement"],
                     "class": r["class_name"]})  # fmt: skip
+    if not out:
+        raise ConfigError(
+            f"{where}: no label the model can be scored on ({dict(skipped)}: an asset with "
+            "two classes, or a class the model did not learn)"
+        )
     schema = pa.schema([("asset_id", pa.string()), ("y_true", pa.int64()),
                         ("annotator", pa.string()), ("agreement", pa.float32()),
                         ("class", pa.string())])  # fmt: skip
@@ -171,7 +176,8 @@ def evaluate(
     truth, skipped = _truth(session, model, on["asset_id"].to_pylist(), where)
     scoring = PredictConfig(model=model.model_id, batch_size=config.batch_size,
                             actors=config.actors, use_gpu=config.use_gpu,
-                            cpus_per_actor=config.cpus_per_actor)  # fmt: skip
+                            cpus_per_actor=config.cpus_per_actor,
+                            resource_wait_s=config.resource_wait_s)  # fmt: skip
     counts = predict_assets(session, lk, model, truth["asset_id"].to_pylist(), scoring,
                             ray_address)  # fmt: skip
     preds = session.read(PREDICTIONS, columns=["asset_id", "predicted_index", "probabilities"],

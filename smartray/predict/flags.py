@@ -15,5 +15,8 @@ class ScoringFlags(JobSettings):
     cpus_per_actor: float = field_from(
         PredictConfig, "cpus_per_actor", description="CPUs (and torch threads) per actor"
     )
+    resource_wait_s: float = field_from(
+        PredictConfig, "resource_wait_s", description="wait this long for missing CPUs/GPUs"
+    )
     lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
     ray_address: str | None = Field(None, description="Ray cluster to join (default: local)")

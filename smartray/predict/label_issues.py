@@ -33,7 +33,7 @@ from smartray.cluster.local import connected
 from smartray.curate.view import asset_view
 from smartray.errors import ConfigError
 from smartray.predict.config import LabelIssuesConfig, PredictConfig
-from smartray.predict.model import find_model
+from smartray.predict.model import FOLD_EXPERIMENT, find_model
 from smartray.predict.pipeline import predict_assets
 from smartray.tables import ASSETS, SPLITS, Lake, LakeSession, RunSummary
 from smartray.tables.catalog import LABEL_ISSUES, LABELS, PREDICTIONS
@@ -129,7 +129,10 @@ def _labelled(session: LakeSession, config: LabelIssuesConfig, lk: Lake) -> pa.T
 
 
 def _fold_splits(session: LakeSession, name: str, folds: dict[str, int], k: int) -> str:
-    """Commits the fold splits (`val` = fold i, `train` = the rest); returns the name stem."""
+    """Commits the fold splits (`val` = fold i, `train` = the rest); returns the name stem.
+
+    The fold splits of an earlier run with the same name and K are deleted first.
+    """
     stem = f"{name}.fold{{}}of{k}"
     now = dt.datetime.now(dt.UTC)
     rows = [
@@ -137,6 +140,9 @@ def _fold_splits(session: LakeSession, name: str, folds: dict[str, int], k: int)
          "group_key": f"fold{f}", "run_id": session.run_id, "assigned_at": now}
         for i in range(k) for a, f in sorted(folds.items())
     ]  # fmt: skip
+    names = ", ".join(f"'{stem.format(i)}'" for i in range(k))
+    if session.pin(SPLITS) is not None:  # a rerun: no row of an earlier dealing stays
+        session.commit(SPLITS, mode="where", predicate=f"split_name IN ({names})")
     session.commit(SPLITS, pa.Table.from_pylist(rows), mode="upsert")
     return stem
 
@@ -169,7 +175,7 @@ def find_label_issues(
     with connected(ray_address):
         for i in range(config.folds):
             trained = train(
-                TrainConfig(split=stem.format(i), experiment=f"label-issues:{config.split}",
+                TrainConfig(split=stem.format(i), experiment=f"{FOLD_EXPERIMENT}{config.split}",
                             ontology=config.ontology, ontology_version=config.ontology_version,
                             model=config.model, image_size=config.image_size,
                             epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,

@@ -18,6 +18,9 @@ from smartray.tables.lake import Lake
 from smartray.train import checkpoint
 
 LATEST = "latest"
+# `find-label-issues` trains its fold models in experiments named so; `latest` without
+# an experiment never picks one (each learnt only part of the split).
+FOLD_EXPERIMENT = "label-issues:"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class RecordedModel:
 def find_model(lake: Lake, model: str, experiment: str | None = None) -> RecordedModel:
     """The model `model` (an id, or `latest`: the newest, of `experiment` if given).
 
+    Without an experiment, `latest` leaves out `find-label-issues`' fold models.
+
     Raises:
         ConfigError: no model is recorded, the id is unknown, or it belongs to another
             experiment than the one given.
@@ -73,11 +78,13 @@ def find_model(lake: Lake, model: str, experiment: str | None = None) -> Recorde
     cols = [c for c in MODELS.schema.names if c not in ("epochs", "checkpoints")]
     rows = lake.table(MODELS.name, columns=cols).to_pylist()
     if model == LATEST:
-        mine = [r for r in rows if experiment is None or r["experiment"] == experiment]
+        mine = [r for r in rows if _candidate(r["experiment"], experiment)]
         if not mine:
             known = sorted({r["experiment"] for r in rows})
+            which = f"experiment {experiment!r} has" if experiment else "there is"
             raise ConfigError(
-                f"--model latest: experiment {experiment!r} has no model; experiments: {known}"
+                f"--model latest: {which} no model (fold models of find-label-issues are "
+                f"only picked with --experiment); experiments: {known}"
             )
         return RecordedModel.of(max(mine, key=lambda r: (r["trained_at"], r["model_id"])))
     match = [r for r in rows if r["model_id"] == model]
@@ -92,6 +99,13 @@ def find_model(lake: Lake, model: str, experiment: str | None = None) -> Recorde
             f"--model {model!r} belongs to experiment {found.experiment!r}, not {experiment!r}"
         )
     return found
+
+
+def _candidate(experiment: str, wanted: str | None) -> bool:
+    """Whether a model of `experiment` may be `latest` when `wanted` was asked for."""
+    if wanted is not None:
+        return experiment == wanted
+    return not experiment.startswith(FOLD_EXPERIMENT)
 
 
 def load_weights(lake: Lake, model: RecordedModel) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ still lacks.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,8 @@ def choose_assets(session: LakeSession, lake: Lake, config: PredictConfig) -> li
     version = session.pin(ASSETS)
     if version is None:
         raise ConfigError(f"lake {lake.uri!r} has no assets yet: run `smartray ingest` first")
+    if config.side and not config.split:
+        raise ConfigError("--side narrows a split: give --split NAME too")
     chosen: set[str] | None = None
     if config.split:
         rows = session.read(SPLITS, columns=["split_name", "asset_id", "split"],
@@ -123,6 +126,7 @@ def predict_assets(
         return counts
     started = ensure_ray(ray_address)
     try:
+        _wait_for_resources(config, 0.0 if started else config.resource_wait_s)
         parts = _score(lake, model, weights, todo, assets_version or 0, config, session.run_id)
     finally:
         if started:
@@ -131,6 +135,29 @@ def predict_assets(
     counts["predicted"] = result.rows_written
     counts["unreadable"] = len(todo) - sum(p.num_records for p in parts)
     return counts
+
+
+def _wait_for_resources(config: PredictConfig, wait_s: float) -> None:
+    """Waits up to `wait_s` for the CPUs and GPUs the actors need; raises if they never come.
+
+    Ray Data would otherwise wait for its actors forever.
+    """
+    need = {"CPU": config.actors * config.cpus_per_actor,
+            "GPU": float(config.actors) if config.use_gpu else 0.0}  # fmt: skip
+    deadline = time.monotonic() + wait_s
+    while True:
+        have = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        short = {k: v for k, v in need.items() if float(have.get(k, 0)) < v}
+        if not short:
+            return
+        if time.monotonic() >= deadline:
+            missing = ", ".join(f"{v:g} {k} (the cluster has {float(have.get(k, 0)):g})"
+                                for k, v in short.items())  # fmt: skip
+            raise ConfigError(
+                f"the scoring actors need {missing}: lower --actors or --cpus-per-actor, "
+                "drop --use-gpu, or add workers"
+            )
+        time.sleep(min(5.0, wait_s))
 
 
 def _score(

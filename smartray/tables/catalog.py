@@ -329,7 +329,8 @@ PREDICTIONS = TableSpec(
             _f("entropy", pa.float32()),  # of the probabilities, in nats
             _f("probabilities", pa.list_(pa.float32())),  # in the model's class index order
             _f("embedding", pa.list_(pa.float32())),  # the model's embedding hook
-            # Monte-Carlo-dropout scoring (`smartray score --mc-dropout N`): null otherwise
+            # reserved for Monte-Carlo-dropout scoring (active-learning selection, not
+            # built yet): null until then
             _f("mc_passes", pa.int32(), nullable=True),
             _f("mutual_info", pa.float32(), nullable=True),  # BALD
             _f("assets_version", pa.int64()),  # the version the image was read at

@@ -196,14 +196,22 @@ def read_decode(
     """`decode_batch` over each row group of the `assets` Parquet files in `files["path"]`.
 
     Paths are inside `location.filesystem()` (keys come from this process's environment
-    or role). Yields one batch per row group that holds a labelled asset, in slices of at
-    most `max_rows` rows if given (scoring: the model's batch size).
+    or role). Row groups without a labelled asset are skipped after reading their ids
+    only. Yields one batch per row group that holds one, in slices of at most `max_rows`
+    rows if given (scoring: the model's batch size).
     """
     fs, _ = location.filesystem()
+    wanted = labels["asset_id"]
     for path in files["path"]:
         parquet = pq.ParquetFile(str(path), filesystem=fs)
         for group in range(parquet.num_row_groups):
+            # delta-rs rewrites (erase, upsert) store strings as string_view: plain again
+            ids = parquet.read_row_group(group, columns=["asset_id"])["asset_id"]
+            if not pc.any(pc.is_in(ids.cast(pa.string()), value_set=wanted)).as_py():
+                continue  # no wanted asset here: its image bytes are never read
             rows = parquet.read_row_group(group, columns=["asset_id", "data"])
+            rows = pa.table({"asset_id": rows["asset_id"].cast(pa.string()),
+                             "data": rows["data"].cast(pa.large_binary())})  # fmt: skip
             out = decode_batch(rows, labels=labels, image_size=image_size, ops=ops,
                                seed=seed, epoch=epoch, with_ids=with_ids)  # fmt: skip
             step = max_rows or len(out["label"]) or 1

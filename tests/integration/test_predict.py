@@ -122,6 +122,7 @@ def test_bad_requests_exit_2_and_write_nothing(trained, capsys):
             (predict_job, ["--model", "latest", "--experiment", "nope"], "'nope' has no model"),
             (predict_job, ["--split", "nope"], "no split of that name"),
             (predict_job, ["--where", "bogus > 1"], "unknown column(s) bogus"),
+            (predict_job, ["--side", "val"], "give --split NAME too"),
             (evaluate_job, ["--split", "main", "--on", "test"], "has sides ['train', 'val']"),
             (evaluate_job, ["--split", "main", "--slice-by", "nope"], "available: media_type"),
             (predict_job, ["--split", "main"], "model.safetensors does not match its sha256"),
@@ -186,10 +187,24 @@ def test_planted_label_errors_are_found_reviewed_and_leave_the_labels(found, cap
         review_job.main(["--lake", lake_dir, "--reopen", "--from-label-issues", "--where",
                          "1 = 1", "--reviewer", "lead"])  # fmt: skip
     assert e.value.code == 2
-    with pytest.raises(SystemExit) as e:
-        find_job.main(["--lake", lake_dir, "--split", "main", "--folds", "40"])
-    assert e.value.code == 2
-    assert "above the smallest class count" in capsys.readouterr().err
+    # a fold model has scored only its held-out fold: the rest needs actors the local Ray
+    # cannot give, and waiting is bounded
+    fold_model = ["--model", "latest", "--experiment", "label-issues:main", "--split", "main"]
+    for argv, message in [
+        (["--use-gpu", "--resource-wait-s", "1"], "need 1 GPU (the cluster has 0)"),
+        (["--cpus-per-actor", "3", "--resource-wait-s", "0"], "need 3 CPU (the cluster has 2)"),
+    ]:
+        with pytest.raises(SystemExit) as e:
+            predict_job.main(["--lake", lake_dir, *fold_model, *argv])
+        assert e.value.code == 2, argv
+        assert message in capsys.readouterr().err, argv
+    before = lake.version("label_issues")
+    for folds, message in [("40", "above the smallest class count"), ("1", "folds")]:
+        with pytest.raises(SystemExit) as e:
+            find_job.main(["--lake", lake_dir, "--split", "main", "--folds", folds])
+        assert e.value.code == 2
+        assert message in capsys.readouterr().err
+    assert lake.version("label_issues") == before
 
 
 def test_the_notebook_shows_predictions_evaluations_and_label_issues(found, monkeypatch, capsys):
