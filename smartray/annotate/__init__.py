@@ -9,7 +9,7 @@ from smartray.annotate.export import CHUNK, export
 from smartray.annotate.ledger import import_labels, register, registered
 from smartray.annotate.model import EDGE_FRACTION, EDGE_PX
 from smartray.annotate.ontology import load_ontology
-from smartray.annotate.review import review
+from smartray.annotate.review import issue_queue, review
 
 __all__ = [
     "CHUNK",
@@ -20,6 +20,7 @@ __all__ = [
     "consensus",
     "export",
     "import_labels",
+    "issue_queue",
     "load_ontology",
     "register",
     "registered",

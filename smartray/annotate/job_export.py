@@ -47,7 +47,7 @@ def run(cfg: ExportJob) -> str:
 
     where = cfg.where
     if cfg.from_label_issues:
-        from smartray.predict import issue_queue
+        from smartray.annotate import issue_queue
         from smartray.tables import Lake
 
         if cfg.snapshot or cfg.where:

@@ -44,7 +44,7 @@ def run(cfg: ReviewJob) -> str:
         raise ConfigError(f"give exactly one of {', '.join('--' + d for d in decisions)}")
     ids = list(cfg.ids)
     if cfg.from_label_issues:
-        from smartray.predict import issue_queue
+        from smartray.annotate import issue_queue
         from smartray.tables import Lake
 
         if ids or cfg.where:

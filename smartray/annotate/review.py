@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from smartray.annotate.ledger import events
 from smartray.errors import ConfigError
-from smartray.tables.catalog import LABEL_EVENTS, LABELS
+from smartray.tables.catalog import LABEL_EVENTS, LABEL_ISSUES, LABELS
 from smartray.tables.filters import filter_table
 from smartray.tables.lake import Lake
 from smartray.tables.session import LakeSession
@@ -234,3 +234,28 @@ def rebuild_labels(lake: Lake, session: LakeSession) -> int:
     session.commit(LABELS, table, mode="replace")
     rows: int = table.num_rows
     return rows
+
+
+def issue_queue(lake: Lake, run_id: str | None = None, top: int | None = None) -> pa.Table:
+    """The label issues of a `find-label-issues` run (default: the latest), by rank.
+
+    The first `top` of them, if given: the queue `review --from-label-issues` and
+    `export --from-label-issues` act on.
+
+    Raises:
+        ConfigError: no find-label-issues run is recorded, or not that one.
+    """
+    if not lake.exists(LABEL_ISSUES.name):
+        raise ConfigError(
+            "--from-label-issues: no label issues yet (run `smartray find-label-issues`)"
+        )
+    rows = lake.table(LABEL_ISSUES.name, columns=["run_id", "asset_id", "label_id", "rank",
+                                                  "found_at"])  # fmt: skip
+    if run_id is None:
+        latest = rows.sort_by([("found_at", "descending"), ("run_id", "descending")])
+        run_id = latest["run_id"][0].as_py() if latest.num_rows else None
+    mine = rows.filter(pc.equal(rows["run_id"], run_id)) if run_id else rows.slice(0, 0)
+    if not mine.num_rows:
+        raise ConfigError(f"--from-label-issues: run {run_id!r} found no label issues")
+    mine = mine.sort_by("rank")
+    return mine.slice(0, top) if top is not None else mine

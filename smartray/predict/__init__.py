@@ -13,7 +13,7 @@ from smartray.predict.flags import ScoringFlags
 
 if TYPE_CHECKING:
     from smartray.predict.evaluation import evaluate
-    from smartray.predict.label_issues import find_label_issues, issue_queue
+    from smartray.predict.label_issues import find_label_issues
     from smartray.predict.pipeline import predict
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "ScoringFlags",
     "evaluate",
     "find_label_issues",
-    "issue_queue",
     "predict",
 ]
 
@@ -31,7 +30,6 @@ _LAZY = {
     "predict": "smartray.predict.pipeline",
     "evaluate": "smartray.predict.evaluation",
     "find_label_issues": "smartray.predict.label_issues",
-    "issue_queue": "smartray.predict.label_issues",
 }
 
 

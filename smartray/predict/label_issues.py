@@ -237,25 +237,3 @@ def _out_of_sample(
         raise ConfigError(f"{len(missing)} labelled asset(s) could not be scored: {missing[:3]}")
     probs = np.asarray([found[a] for a in ids], np.float64)
     return probs, probs.argmax(axis=1)
-
-
-def issue_queue(lake: Lake, run_id: str | None = None, top: int | None = None) -> pa.Table:
-    """The label issues of a run (default: the latest), by rank; the first `top` of them.
-
-    Raises:
-        ConfigError: no find-label-issues run is recorded, or not that one.
-    """
-    if not lake.exists(LABEL_ISSUES.name):
-        raise ConfigError(
-            "--from-label-issues: no label issues yet (run `smartray find-label-issues`)"
-        )
-    rows = lake.table(LABEL_ISSUES.name, columns=["run_id", "asset_id", "label_id", "rank",
-                                                  "found_at"])  # fmt: skip
-    if run_id is None:
-        latest = rows.sort_by([("found_at", "descending"), ("run_id", "descending")])
-        run_id = latest["run_id"][0].as_py() if latest.num_rows else None
-    mine = rows.filter(pc.equal(rows["run_id"], run_id)) if run_id else rows.slice(0, 0)
-    if not mine.num_rows:
-        raise ConfigError(f"--from-label-issues: run {run_id!r} found no label issues")
-    mine = mine.sort_by("rank")
-    return mine.slice(0, top) if top is not None else mine

@@ -211,7 +211,18 @@ def test_the_notebook_shows_predictions_evaluations_and_label_issues(found, monk
     from tests.integration.test_notebook import run_notebook, shown
 
     lake_dir, _, _ = found
-    evaluate_job.main(["--lake", lake_dir, "--split", "main", "--slice-by", "source_folder"])
+    evaluate_job.main(
+        [
+            "--lake",
+            lake_dir,
+            "--split",
+            "main",
+            "--slice-by",
+            "source_folder",
+            "--experiment",
+            "label-issues:main",
+        ]
+    )  # its models are fold models
     capsys.readouterr()
     printed, tables, images = shown(run_notebook(lake_dir, monkeypatch))
     lake = Lake(lake_dir)
