@@ -207,11 +207,11 @@ def read_decode(
         for group in range(parquet.num_row_groups):
             # delta-rs rewrites (erase, upsert) store strings as string_view: plain again
             ids = parquet.read_row_group(group, columns=["asset_id"])["asset_id"]
-            if not pc.any(pc.is_in(ids.cast(pa.string()), value_set=wanted)).as_py():
+            ids = ids.cast(pa.string())
+            if not pc.any(pc.is_in(ids, value_set=wanted)).as_py():
                 continue  # no wanted asset here: its image bytes are never read
-            rows = parquet.read_row_group(group, columns=["asset_id", "data"])
-            rows = pa.table({"asset_id": rows["asset_id"].cast(pa.string()),
-                             "data": rows["data"].cast(pa.large_binary())})  # fmt: skip
+            data = parquet.read_row_group(group, columns=["data"])["data"]
+            rows = pa.table({"asset_id": ids, "data": data.cast(pa.large_binary())})
             out = decode_batch(rows, labels=labels, image_size=image_size, ops=ops,
                                seed=seed, epoch=epoch, with_ids=with_ids)  # fmt: skip
             step = max_rows or len(out["label"]) or 1
