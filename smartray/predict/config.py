@@ -3,16 +3,10 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class PredictConfig(BaseModel):
-    """Which model scores which assets, and how.
+class Scoring(BaseModel):
+    """How scoring runs: what `predict` and `evaluate` (for the pairs it lacks) share.
 
     Attributes:
-        model: A model id, or `latest` (the newest, of `experiment` if given).
-        experiment: Narrows `latest`; with an id, must be that model's experiment.
-        split: Score the assets of this split (`side` narrows it to some sides).
-        side: Sides of `split` to score (`val`, `test`, ...); empty: every side.
-        snapshot: Score the members of this snapshot.
-        where: A SQL filter over the asset view (`blur > 100 AND format = 'png'`).
         batch_size: Images per model call.
         actors: Scoring actors (each holds one model; one GPU each with `use_gpu`).
         use_gpu: Score on GPUs (mixed precision).
@@ -23,43 +17,54 @@ class PredictConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    batch_size: int = Field(256, ge=1, le=65_536)
+    actors: int = Field(1, ge=1)
+    use_gpu: bool = False
+    cpus_per_actor: float = Field(1.0, gt=0)
+    resource_wait_s: float = Field(120.0, ge=0)
+
+    def scoring(self) -> dict[str, object]:
+        """These settings alone, to build another config from."""
+        return {name: getattr(self, name) for name in Scoring.model_fields}
+
+
+class PredictConfig(Scoring):
+    """Which model scores which assets, and how (the scoring settings: `Scoring`).
+
+    Attributes:
+        model: A model id, or `latest` (the newest, of `experiment` if given).
+        experiment: Narrows `latest`; with an id, must be that model's experiment.
+        split: Score the assets of this split (`side` narrows it to some sides).
+        side: Sides of `split` to score (`val`, `test`, ...); empty: every side.
+        snapshot: Score the members of this snapshot.
+        where: A SQL filter over the asset view (`blur > 100 AND format = 'png'`).
+    """
+
     model: str = Field("latest", min_length=1)
     experiment: str | None = None
     split: str | None = None
     side: tuple[str, ...] = ()
     snapshot: str | None = None
     where: str | None = None
-    batch_size: int = Field(256, ge=1, le=65_536)
-    actors: int = Field(1, ge=1)
-    use_gpu: bool = False
-    cpus_per_actor: float = Field(1.0, gt=0)
-    resource_wait_s: float = Field(120.0, ge=0)
 
 
-class EvaluateConfig(BaseModel):
+class EvaluateConfig(Scoring):
     """Which model is evaluated on which side of which split, sliced how.
+
+    Its scoring settings (`Scoring`) score the pairs not predicted yet.
 
     Attributes:
         model, experiment: As for `PredictConfig`.
         split: The split whose `on` side is evaluated.
         on: The side (`val`, `test`; any side the split has).
         slice_by: Columns reachable from the asset to slice by (`evaluation.SLICE_COLUMNS`).
-        batch_size, actors, use_gpu, cpus_per_actor, resource_wait_s: For the pairs not
-            predicted yet (`PredictConfig`).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str = Field("latest", min_length=1)
     experiment: str | None = None
     split: str = Field(min_length=1)
     on: str = Field("val", min_length=1)
     slice_by: tuple[str, ...] = ()
-    batch_size: int = Field(256, ge=1, le=65_536)
-    actors: int = Field(1, ge=1)
-    use_gpu: bool = False
-    cpus_per_actor: float = Field(1.0, gt=0)
-    resource_wait_s: float = Field(120.0, ge=0)
 
 
 class LabelIssuesConfig(BaseModel):

@@ -174,10 +174,7 @@ def evaluate(
         have = sorted(set(sides["split"].to_pylist()))
         raise ConfigError(f"--on {config.on!r}: split {config.split!r} has sides {have}")
     truth, skipped = _truth(session, model, on["asset_id"].to_pylist(), where)
-    scoring = PredictConfig(model=model.model_id, batch_size=config.batch_size,
-                            actors=config.actors, use_gpu=config.use_gpu,
-                            cpus_per_actor=config.cpus_per_actor,
-                            resource_wait_s=config.resource_wait_s)  # fmt: skip
+    scoring = PredictConfig(model=model.model_id, **config.scoring())
     counts = predict_assets(session, lk, model, truth["asset_id"].to_pylist(), scoring,
                             ray_address)  # fmt: skip
     preds = session.read(PREDICTIONS, columns=["asset_id", "predicted_index", "probabilities"],
