@@ -401,6 +401,44 @@ LABEL_ISSUES = TableSpec(
     ),
 )
 
+BATCHES = TableSpec(
+    name="batches",
+    description="active-learning batches (`smartray select`): per experiment and round, the "
+    "assets picked for annotation, in pick order, with the strategy's scores and every "
+    "version it read, so the round can be selected again identically",
+    key=("experiment", "round", "asset_id"),
+    schema=pa.schema(
+        [
+            _f("experiment", pa.string()),
+            _f("round", pa.int32()),  # 1, 2, ... per experiment
+            _f("asset_id", pa.string()),
+            _f("rank", pa.int32()),  # 0 = picked first
+            _f("strategy", pa.string()),  # random, margin, kcenter, badge, weighted, ...
+            _f("score", pa.float64(), nullable=True),  # the strategy's value at the pick
+            _f("model_id", pa.string(), nullable=True),  # null: cold start (no model yet)
+            _f("predicted_class_id", pa.int32(), nullable=True),
+            _f("predicted_class", pa.string(), nullable=True),
+            _f("confidence", pa.float32(), nullable=True),
+            _f("margin", pa.float32(), nullable=True),
+            _f("entropy", pa.float32(), nullable=True),
+            _f("mutual_info", pa.float32(), nullable=True),  # BALD, with MC-dropout scores
+            _f("budget", pa.int32()),
+            _f("pool_size", pa.int64()),  # candidates after the duplicate/video exclusion
+            _f("seed", pa.int64()),
+            _f("settings", pa.string()),  # JSON: split, ontology, weights, prefilter, ...
+            # the versions the selection read: selecting again at them gives the same ids
+            _f("assets_version", pa.int64()),
+            _f("labels_version", pa.int64(), nullable=True),
+            _f("splits_version", pa.int64(), nullable=True),
+            _f("predictions_version", pa.int64(), nullable=True),
+            _f("dup_groups_version", pa.int64(), nullable=True),
+            _f("batches_version", pa.int64(), nullable=True),  # the earlier rounds
+            _f("run_id", pa.string()),
+            _f("selected_at", _UTC),
+        ]
+    ),
+)
+
 ALL_TABLES: dict[str, TableSpec] = {
     s.name: s
     for s in (
@@ -419,6 +457,7 @@ ALL_TABLES: dict[str, TableSpec] = {
         PREDICTIONS,
         EVALUATIONS,
         LABEL_ISSUES,
+        BATCHES,
     )
 }
 
