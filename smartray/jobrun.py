@@ -60,6 +60,8 @@ JOBS = {
     "query": "smartray.query.job_query",
     "review": "smartray.annotate.job_review",
     "sample": "smartray.sample.job",
+    "score": "smartray.selection.job_score",
+    "select": "smartray.selection.job_select",
     "split": "smartray.split.job_split",
     "tables": "smartray.query.job_tables",
     "train": "smartray.train.job",

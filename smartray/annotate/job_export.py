@@ -1,8 +1,9 @@
 """Export images and labels: `smartray export --format coco|yolo|labelstudio|cvat --out DIR`.
 
-Choose the assets with `--snapshot NAME`, `--where EXPR`, or `--from-label-issues
-[--top N] [--issues-run RUN]` (the assets `smartray find-label-issues` suspects, to send
-for re-annotation). Images are written as
+Choose the assets with `--snapshot NAME`, `--where EXPR`, `--from-label-issues [--top N]
+[--issues-run RUN]` (the assets `smartray find-label-issues` suspects, to send for
+re-annotation), or `--batch EXPERIMENT:ROUND` (an active-learning round's picks, with the
+model's guess of each image's class as a pre-annotation). Images are written as
 `images/<asset_id>.<ext>` under `--out` (a folder or `s3://` prefix), with the approved
 labels in the format's files; the export streams in chunks of `--chunk` assets. Objects
 the format cannot hold are left out, logged and counted in the summary line.
@@ -27,6 +28,11 @@ class ExportJob(JobSettings):
     issues_run: str | None = Field(
         None, description="with --from-label-issues: that run's issues (default: latest)"
     )
+    batch: str | None = Field(
+        None,
+        description="or an active-learning batch, EXPERIMENT:ROUND, with the model's class "
+        "guesses as pre-annotations (labelstudio, cvat)",
+    )
     ontology: str | None = Field(None, description="ontology name (default: the only one)")
     image_url_prefix: str | None = Field(None, description="prefix of image URLs in tasks")
     presign_expiry_s: int | None = Field(
@@ -45,13 +51,23 @@ def run(cfg: ExportJob) -> str:
     """Writes the export and returns its summary line."""
     from smartray.annotate import export
 
+    ways = {
+        "--snapshot": cfg.snapshot,
+        "--where": cfg.where,
+        "--from-label-issues": cfg.from_label_issues,
+        "--batch": cfg.batch,
+    }
+    chosen = [flag for flag, value in ways.items() if value]
+    if len(chosen) > 1:
+        raise ConfigError(
+            f"{' and '.join(chosen)}: choose the assets one way: --snapshot, --where, "
+            "--from-label-issues or --batch"
+        )
     where = cfg.where
     if cfg.from_label_issues:
         from smartray.annotate import issue_queue
         from smartray.tables import Lake
 
-        if cfg.snapshot or cfg.where:
-            raise ConfigError("--from-label-issues chooses the assets: no --snapshot or --where")
         queue = issue_queue(Lake(cfg.lake), cfg.issues_run, cfg.top)
         quoted = (a.replace("'", "''") for a in queue["asset_id"].to_pylist())
         where = "asset_id IN (" + ", ".join(f"'{a}'" for a in quoted) + ")"
@@ -63,6 +79,7 @@ def run(cfg: ExportJob) -> str:
         lake=cfg.lake,
         snapshot=cfg.snapshot,
         where=where,
+        batch=cfg.batch,
         ontology=cfg.ontology,
         image_url_prefix=cfg.image_url_prefix,
         presign_expiry_s=cfg.presign_expiry_s,

@@ -30,7 +30,7 @@ import ray.data
 from smartray.cluster.local import ensure_ray
 from smartray.curate.view import asset_view
 from smartray.errors import ConfigError
-from smartray.predict.config import PredictConfig
+from smartray.predict.config import PredictConfig, Scoring
 from smartray.predict.model import RecordedModel, find_model, load_weights
 from smartray.predict.scoring import FileScorer
 from smartray.sample.snapshots import snapshot_members
@@ -104,20 +104,31 @@ def predict_assets(
     lake: Lake,
     model: RecordedModel,
     asset_ids: list[str],
-    config: PredictConfig,
+    config: Scoring,
     ray_address: str | None = None,
+    mc_passes: int = 0,
 ) -> dict[str, int]:
     """Scores the assets of `asset_ids` that `model` has no prediction for yet; commits.
+
+    With `mc_passes`, a prediction made with fewer Monte-Carlo passes counts as missing:
+    it is deleted, then scored again with them.
 
     Returns counts: `assets` asked, `predicted` now, `already` there, `unreadable` (not
     in the pinned `assets` version).
     """
     assets_version = session.pin(ASSETS)
     have: set[str] = set()
+    redo: list[str] = []
     if session.pin(PREDICTIONS) is not None:
-        done = session.read(PREDICTIONS, columns=["asset_id"],
+        done = session.read(PREDICTIONS, columns=["asset_id", "mc_passes"],
                             filter=text("model_id") == model.model_id)  # fmt: skip
-        have = set(done.column("asset_id").to_pylist())
+        passes = pc.fill_null(done["mc_passes"], 0).to_pylist()
+        wanted = set(asset_ids)
+        for aid, n in zip(done["asset_id"].to_pylist(), passes, strict=True):
+            if n >= mc_passes:
+                have.add(aid)
+            elif aid in wanted:
+                redo.append(aid)
     todo = [a for a in asset_ids if a not in have]
     counts = {"assets": len(asset_ids), "already": len(asset_ids) - len(todo), "predicted": 0,
               "unreadable": 0, "assets_version": assets_version or 0}  # fmt: skip
@@ -127,17 +138,23 @@ def predict_assets(
     started = ensure_ray(ray_address)
     try:
         _wait_for_resources(config, 0.0 if started else config.resource_wait_s)
-        parts = _score(lake, model, weights, todo, assets_version or 0, config, session.run_id)
+        parts = _score(lake, model, weights, todo, assets_version or 0, config, session.run_id,
+                       mc_passes)  # fmt: skip
     finally:
         if started:
             ray.shutdown()
+    if redo:  # before the new rows go in: a (model, asset) pair is never there twice
+        quoted = ", ".join("'" + a.replace("'", "''") + "'" for a in sorted(redo))
+        model_id = model.model_id.replace("'", "''")
+        session.commit(PREDICTIONS, mode="where",
+                       predicate=f"model_id = '{model_id}' AND asset_id IN ({quoted})")  # fmt: skip
     result = session.commit(PREDICTIONS, parts=parts, mode="parts")
     counts["predicted"] = result.rows_written
     counts["unreadable"] = len(todo) - sum(p.num_records for p in parts)
     return counts
 
 
-def _wait_for_resources(config: PredictConfig, wait_s: float) -> None:
+def _wait_for_resources(config: Scoring, wait_s: float) -> None:
     """Waits up to `wait_s` for the CPUs and GPUs the actors need; raises if they never come.
 
     Ray Data would otherwise wait for its actors forever.
@@ -166,8 +183,9 @@ def _score(
     weights: dict[str, Any],
     todo: list[str],
     assets_version: int,
-    config: PredictConfig,
+    config: Scoring,
     run_id: str,
+    mc_passes: int,
 ) -> list[PartFile]:
     """The Ray Data pipeline: read + decode, score on an actor pool, write parts."""
     files = lake.files(ASSETS.name, assets_version)
@@ -197,6 +215,7 @@ def _score(
             "weights": weights,
             "use_gpu": config.use_gpu,
             "threads": max(1, int(config.cpus_per_actor)),
+            "mc_passes": mc_passes,
         },
     )
     return [PartFile(**row) for row in written.take_all()]

@@ -42,11 +42,37 @@ def uncertainty(probs: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def mutual_information(passes: np.ndarray) -> np.ndarray:
+    """BALD's score per row from Monte-Carlo probabilities `[T, N, C]`.
+
+    The entropy of the mean prediction minus the mean entropy of each pass (nats): high
+    where the passes disagree, not merely where each is unsure.
+    """
+
+    def entropy(p: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h: np.ndarray = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=-1)
+        return h
+
+    mean = passes.mean(axis=0)
+    mi: np.ndarray = np.maximum(entropy(mean) - entropy(passes).mean(axis=0), 0.0)
+    return mi.astype(np.float32)
+
+
+def dropout_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The model's dropout modules (what Monte-Carlo dropout switches on)."""
+    kinds = (torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d,
+             torch.nn.AlphaDropout)  # fmt: skip
+    return [m for m in model.modules() if isinstance(m, kinds)]
+
+
 class Scorer:
     """A model in eval mode: batches of decoded images in, probabilities and embeddings out.
 
     Each actor of the pool (`FileScorer`, which also reads its input) builds the model
-    once from the checked weights.
+    once from the checked weights. With `mc_passes`, each batch also runs that many
+    passes with only the dropout layers in training mode (batch norm stays frozen), for
+    `mutual_info`; the stored probabilities stay those of the deterministic pass.
     """
 
     def __init__(
@@ -56,12 +82,15 @@ class Scorer:
         weights: dict[str, torch.Tensor],
         use_gpu: bool = False,
         threads: int = 1,
+        mc_passes: int = 0,
     ):
         torch.set_num_threads(max(1, threads))
         self.device = torch.device("cuda" if use_gpu else "cpu")
         model = nets.build(architecture, num_classes)
         model.load_state_dict(weights)
         self.model = model.to(self.device).eval()
+        self.mc_passes = mc_passes
+        self.dropout = dropout_layers(self.model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Scores `image` [N,3,S,S] uint8 and `asset_id` [N].
@@ -73,12 +102,30 @@ class Scorer:
         with torch.inference_mode(), torch.autocast(self.device.type, enabled=cuda):
             logits, emb = nets.forward_with_embedding(self.model, x)
         probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-        return {
+        out = {
             "asset_id": batch["asset_id"],
             "probabilities": probs.astype(np.float32),
             "embedding": emb.float().cpu().numpy(),
             **uncertainty(probs),
         }
+        if self.mc_passes:
+            out["mutual_info"] = mutual_information(self._passes(x))
+            out["mc_passes"] = np.full(len(probs), self.mc_passes, np.int32)
+        return out
+
+    def _passes(self, x: torch.Tensor) -> np.ndarray:
+        """`[T, N, C]` probabilities of `mc_passes` passes with dropout on."""
+        for m in self.dropout:
+            m.train()
+        cuda = self.device.type == "cuda"
+        try:
+            with torch.inference_mode(), torch.autocast(self.device.type, enabled=cuda):
+                passes = [torch.softmax(self.model(x).float(), dim=1).cpu().numpy()
+                          for _ in range(self.mc_passes)]  # fmt: skip
+        finally:
+            for m in self.dropout:
+                m.eval()
+        return np.stack(passes)
 
 
 class FileScorer(Scorer):
@@ -135,6 +182,13 @@ def _list_column(values: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(flat, width).cast(pa.list_(pa.float32()))
 
 
+def _mc_column(batch: dict[str, np.ndarray], name: str, n: int, kind: pa.DataType) -> pa.Array:
+    """A Monte-Carlo column: its values when the batch was scored with passes, else nulls."""
+    if "mutual_info" not in batch:
+        return pa.nulls(n, kind)
+    return pa.array(batch[name].astype(kind.to_pandas_dtype()))
+
+
 def write_predictions(
     batch: dict[str, np.ndarray],
     *,
@@ -164,8 +218,8 @@ def write_predictions(
             "entropy": pa.array(batch["entropy"]),
             "probabilities": _list_column(batch["probabilities"]),
             "embedding": _list_column(batch["embedding"]),
-            "mc_passes": pa.nulls(n, pa.int32()),
-            "mutual_info": pa.nulls(n, pa.float32()),
+            "mc_passes": _mc_column(batch, "mc_passes", n, pa.int32()),
+            "mutual_info": _mc_column(batch, "mutual_info", n, pa.float32()),
             "assets_version": pa.array([assets_version] * n, pa.int64()),
             "run_id": pa.array([run_id] * n, pa.string()),
             "predicted_at": pa.array([dt.datetime.now(dt.UTC)] * n, AT),

@@ -6,21 +6,34 @@ A format module has:
   file (or folder) with their asset ids resolved, and a `Refusal` for every entry that
   cannot be imported. It raises `LabelFileError` when the file itself is unusable (not
   JSON, not this format): nothing is imported then.
-- `Writer(out, ontology, image_url_prefix, rotated=)`: `add(image, annotations)` once per
-  image, in chunks as the export streams, then `close()`; memory stays bounded by one
-  chunk. `add` returns a `Refusal` for each object the format cannot hold as it is: an
-  object is written unchanged or left out with a reason, never changed to fit.
+- `Writer(out, ontology, image_url_prefix, rotated=)`: `add(image, annotations,
+  predicted=None)` once per image, in chunks as the export streams, then `close()`;
+  memory stays bounded by one chunk. `add` returns, as `Added`, a `Refusal` for each
+  object the format cannot hold as it is: an object is written unchanged or left out with
+  a reason, never changed to fit. `predicted` is a model's guess of the image's class (an
+  active-learning batch's `Prediction`): written as a pre-annotation, kept apart from the
+  approved labels (Label Studio: its own `predictions` entry; CVAT: a `source="auto"`
+  tag with a score), or left out with a reason (`Added.guess`) where the format or the
+  ontology has no image class to hold it.
 """
 
 from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, NamedTuple, Protocol
 
 import pyarrow.fs as pafs
 
-from smartray.annotate.model import NOT_IN_FORMAT, Annotation, Parsed, Refusal
+from smartray.annotate.model import (
+    KIND_NOT_IN_ONTOLOGY,
+    NOT_IN_FORMAT,
+    UNKNOWN_CLASS,
+    Annotation,
+    Parsed,
+    Refusal,
+)
+from smartray.annotate.ontology import Ontology
 from smartray.annotate.resolve import Resolver
 from smartray.errors import ConfigError
 
@@ -91,11 +104,67 @@ def left_out(ann: Annotation, fmt: str, why: str) -> Refusal:
     return Refusal(ann.describe(), NOT_IN_FORMAT, f"{fmt}: {why}")
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """A model's guess of an image's class, exported as a pre-annotation.
+
+    Annotators start from it; it is never one of the approved labels, and importing the
+    tool's export back reads only what annotators submitted.
+
+    Attributes:
+        model_id: The model that guessed (`models.model_id`).
+        label: The class it guessed, by name (classes are matched by name).
+        class_id: That class's id, as the model knew it.
+        score: The model's confidence, or None.
+    """
+
+    model_id: str
+    label: str
+    class_id: int | None = None
+    score: float | None = None
+
+    @property
+    def entry(self) -> str:
+        """What it is, for refusal messages."""
+        return f"class guess {self.label!r} of model {self.model_id}"
+
+    def annotation(self, asset_id: str) -> Annotation:
+        """The guess as an image `class` object with the model's score."""
+        return Annotation.make(asset_id, "class", self.label, score=self.score)
+
+    def left_out(self, fmt: str, why: str, reason: str = NOT_IN_FORMAT) -> Refusal:
+        """The guess, not written: `why` says what format `fmt` lacks."""
+        return Refusal(self.entry, reason, f"{fmt}: {why}")
+
+    def check(self, ontology: Ontology, fmt: str) -> Refusal | None:
+        """Why `ontology` cannot hold the guess (no image class kind, an unknown class)."""
+        onto = f"ontology {ontology.name} v{ontology.version}"
+        if "class" not in ontology.kinds:
+            why = f"{onto} has no image class (kind `class`): the model's guesses are not written"
+            return self.left_out(fmt, why, KIND_NOT_IN_ONTOLOGY)
+        if ontology.class_by_name(self.label) is None:
+            why = f"class {self.label!r} of model {self.model_id} is not in {onto}"
+            return self.left_out(fmt, why, UNKNOWN_CLASS)
+        return None
+
+
+class Added(NamedTuple):
+    """What `Writer.add` left out, and why."""
+
+    refused: list[Refusal]  # approved objects the format cannot hold
+    guess: Refusal | None = None  # the model's guess, if one was given and not written
+
+
 class Writer(Protocol):
     """A streaming label writer."""
 
-    def add(self, image: ImageMeta, annotations: list[Annotation]) -> list[Refusal]:
-        """Adds one image and its objects; returns those left out, and why."""
+    def add(
+        self,
+        image: ImageMeta,
+        annotations: list[Annotation],
+        predicted: Prediction | None = None,
+    ) -> Added:
+        """Adds one image, its approved objects and the model's guess, if any."""
 
     def close(self) -> list[str]:
         """Finishes the files; returns their paths relative to the export root."""

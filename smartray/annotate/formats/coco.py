@@ -10,7 +10,8 @@ box its rectangle (an empty list makes pycocotools' `frPyObjects` raise), marked
 `"smartray_kind": "box"` so that it reads back as a box. Crowd regions are written with
 `iscrowd: 1`. COCO has no rotated box: one is left out with a reason, or, with
 `rotated="polygon"`, written as the polygon of its four corners. Image-level classes and
-tags have no place in COCO and are not exported.
+tags have no place in COCO and are not exported; nor is a model's guess of the image's
+class (an active-learning batch's pre-annotation), which is left out with a reason.
 
 Import: images matched by `asset_id`, by a file name that is one, or by the bytes of
 `file_name` under the image root (as given, else under `images/`); the image root
@@ -33,7 +34,14 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
-from smartray.annotate.formats.base import ImageMeta, LabelFileError, OutDir, left_out
+from smartray.annotate.formats.base import (
+    Added,
+    ImageMeta,
+    LabelFileError,
+    OutDir,
+    Prediction,
+    left_out,
+)
 from smartray.annotate.formats.folders import under_root
 from smartray.annotate.geometry import polygon_area
 from smartray.annotate.model import (
@@ -48,6 +56,7 @@ from smartray.annotate.ontology import Ontology
 from smartray.annotate.resolve import Resolver
 
 FILE = "annotations/instances_default.json"
+NO_GUESSES = "COCO has no image-level class: the model's class guesses are not written"
 BOX_MARKER = "smartray_kind"  # "box": the segmentation is only the box's rectangle
 
 
@@ -68,7 +77,12 @@ class Writer:
         self._anns = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
         self._n_images = self._n_anns = 0
 
-    def add(self, image: ImageMeta, annotations: list[Annotation]) -> list[Refusal]:
+    def add(
+        self,
+        image: ImageMeta,
+        annotations: list[Annotation],
+        predicted: Prediction | None = None,
+    ) -> Added:
         """Adds one image and its boxes, polygons and masks; returns those left out."""
         self._n_images += 1
         entry = {
@@ -91,7 +105,7 @@ class Writer:
             self._n_anns += 1
             item = {"id": self._n_anns, "image_id": self._n_images, **item}
             self._anns.write(("," if self._n_anns > 1 else "") + json.dumps(item))
-        return refused
+        return Added(refused, None if predicted is None else predicted.left_out("coco", NO_GUESSES))
 
     def _item(self, ann: Annotation) -> dict[str, Any] | Refusal:
         cls = self.ontology.class_by_name(ann.label)

@@ -17,11 +17,14 @@ attribute `smartray_kind` (`class` for the one class of an image, `tag` for a mu
 tag; declared on every label as a select, defaulting to `tag` unless the ontology makes
 classes but not tags). A `<tag>` without it imports as a tag. A model's score travels as
 the attribute `smartray_score`, which `<meta>` does not declare: CVAT drops it on upload,
-so what comes back from CVAT is a human's label. CVAT's own `occluded` flag is set from
-an `occluded` attribute; on import it adds `occluded: true` unless an `occluded`
-attribute is given. An attribute's text is typed by its `input_type` in `<meta>`
-(checkbox: bool, number: int or float); one `<meta>` does not declare reads as a bool or
-number if it spells one, else as text.
+so what comes back from CVAT is a human's label. A model's guess of the image's class (an
+active-learning batch's pre-annotation) is one more `<tag>` of that class with
+`source="auto"` and its score, apart from the approved labels (`source="manual"`); it is
+left out, with a reason, when the ontology has no `class` kind or not the class guessed.
+CVAT's own `occluded` flag is set from an `occluded` attribute; on import it adds
+`occluded: true` unless an `occluded` attribute is given. An attribute's text is typed by
+its `input_type` in `<meta>` (checkbox: bool, number: int or float); one `<meta>` does not
+declare reads as a bool or number if it spells one, else as text.
 
 Files are parsed with `defusedxml` and no DTD is accepted, so entity expansion (XML
 bombs) and external entities are refused with the whole file.
@@ -38,7 +41,14 @@ from typing import IO, Any
 import defusedxml.ElementTree as safe_et  # type: ignore[import-untyped]
 from defusedxml import DefusedXmlException
 
-from smartray.annotate.formats.base import ImageMeta, LabelFileError, OutDir, left_out
+from smartray.annotate.formats.base import (
+    Added,
+    ImageMeta,
+    LabelFileError,
+    OutDir,
+    Prediction,
+    left_out,
+)
 from smartray.annotate.formats.folders import under_root
 from smartray.annotate.model import BAD_ENTRY, Annotation, Parsed, Refusal
 from smartray.annotate.ontology import Ontology
@@ -113,8 +123,13 @@ class Writer:
         self._f.write(b"  <version>1.1</version>\n  " + ET.tostring(meta) + b"\n")
         self._n = 0
 
-    def add(self, image: ImageMeta, annotations: list[Annotation]) -> list[Refusal]:
-        """Adds one image and its objects; returns those left out."""
+    def add(
+        self,
+        image: ImageMeta,
+        annotations: list[Annotation],
+        predicted: Prediction | None = None,
+    ) -> Added:
+        """Adds one image and its objects; returns those left out, and the guess if it is."""
         el = ET.Element(
             "image",
             id=str(self._n),
@@ -129,43 +144,50 @@ class Writer:
                 why = "a CVAT shape is one polygon or box, with no crowd flag or RLE here"
                 refused.append(left_out(ann, "cvat", why))
                 continue
-            attrs = dict(ann.attributes)
-            source = "manual" if ann.score is None else "auto"
-            if ann.kind in ("class", "tag"):
-                shape = ET.SubElement(el, "tag", label=ann.label, source=source)
-                attrs[KIND_ATTR] = ann.kind
-            elif ann.points:
-                points = ";".join(f"{_num(x)},{_num(y)}" for x, y in ann.points)
-                shape = ET.SubElement(el, "polygon", label=ann.label, source=source)
-                shape.set("occluded", "1" if attrs.get("occluded") is True else "0")
-                shape.set("points", points)
-                shape.set("z_order", "0")
-            else:
-                x1, y1, x2, y2 = ann.xyxy()
-                shape = ET.SubElement(el, "box", label=ann.label, source=source)
-                shape.set("occluded", "1" if attrs.get("occluded") is True else "0")
-                if ann.rotation:  # the box before rotation, and the angle
-                    assert ann.bbox is not None
-                    bx, by, bw, bh = ann.bbox
-                    x1, y1, x2, y2 = bx, by, bx + bw, by + bh
-                for k, v in (("xtl", x1), ("ytl", y1), ("xbr", x2), ("ybr", y2)):
-                    shape.set(k, _num(v))
-                if ann.rotation:
-                    shape.set("rotation", _num(ann.rotation))
-                shape.set("z_order", "0")
-            if ann.score is not None:
-                attrs[SCORE_ATTR] = ann.score
-            for name, value in attrs.items():
-                ET.SubElement(shape, "attribute", name=name).text = _text(value)
+            _shape(el, ann, "manual" if ann.score is None else "auto")
+        guess = None if predicted is None else predicted.check(self.ontology, "cvat")
+        if predicted is not None and guess is None:  # a model's, even without a score
+            _shape(el, predicted.annotation(image.asset_id), "auto")
         ET.indent(el, "  ", level=1)
         self._f.write(b"  " + ET.tostring(el) + b"\n")
-        return refused
+        return Added(refused, guess)
 
     def close(self) -> list[str]:
         """Ends `annotations.xml`."""
         self._f.write(b"</annotations>\n")
         self._f.close()
         return [FILE]
+
+
+def _shape(el: ET.Element, ann: Annotation, source: str) -> None:
+    """Appends `ann` to `<image>` element `el` as a `<tag>`, `<polygon>` or `<box>`."""
+    attrs = dict(ann.attributes)
+    if ann.kind in ("class", "tag"):
+        shape = ET.SubElement(el, "tag", label=ann.label, source=source)
+        attrs[KIND_ATTR] = ann.kind
+    elif ann.points:
+        points = ";".join(f"{_num(x)},{_num(y)}" for x, y in ann.points)
+        shape = ET.SubElement(el, "polygon", label=ann.label, source=source)
+        shape.set("occluded", "1" if attrs.get("occluded") is True else "0")
+        shape.set("points", points)
+        shape.set("z_order", "0")
+    else:
+        x1, y1, x2, y2 = ann.xyxy()
+        shape = ET.SubElement(el, "box", label=ann.label, source=source)
+        shape.set("occluded", "1" if attrs.get("occluded") is True else "0")
+        if ann.rotation:  # the box before rotation, and the angle
+            assert ann.bbox is not None
+            bx, by, bw, bh = ann.bbox
+            x1, y1, x2, y2 = bx, by, bx + bw, by + bh
+        for k, v in (("xtl", x1), ("ytl", y1), ("xbr", x2), ("ybr", y2)):
+            shape.set(k, _num(v))
+        if ann.rotation:
+            shape.set("rotation", _num(ann.rotation))
+        shape.set("z_order", "0")
+    if ann.score is not None:
+        attrs[SCORE_ATTR] = ann.score
+    for name, value in attrs.items():
+        ET.SubElement(shape, "attribute", name=name).text = _text(value)
 
 
 def read(path: str, resolver: Resolver) -> Parsed:

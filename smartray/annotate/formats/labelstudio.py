@@ -1,12 +1,17 @@
 """Label Studio: tasks and a labeling config out, its own JSON export back in.
 
 Export writes `tasks.json` (a streamed JSON array: `data.image` = the image URL, and
-`data.asset_id`; an asset's approved labels go along as `predictions`, so annotators
-start from them) and `labeling_config.xml` for the project:
+`data.asset_id`; an asset's approved labels go along as `predictions`, model version
+`smartray-labels`, so annotators start from them) and `labeling_config.xml` for the project:
 `Choices name="class"` (single), `Choices name="tags"` (multiple), `RectangleLabels
-name="box"`, `PolygonLabels name="polygon"`, for the kinds the ontology makes.
+name="box"`, `PolygonLabels name="polygon"`, for the kinds the ontology makes. A model's
+guess of the image's class (an active-learning batch's pre-annotation) is a second entry
+in `predictions`, apart from the approved labels: `model_version` the model id, `score`
+its confidence, and one `choices` result of `class`; a guess is left out, with a reason,
+when the ontology has no `class` kind or not the class guessed.
 
-Import reads Label Studio's JSON export: each task's non-cancelled `annotations`; a
+Import reads Label Studio's JSON export: each task's non-cancelled `annotations` (never
+its `predictions`: ours, or a model's, are not labels until someone submits them); a
 result becomes an object (percent coordinates to pixels). A rectangle's `rotation`
 (degrees clockwise about its top-left corner, Label Studio's convention) makes a rotated
 box, and export writes it back the same way. The image is the task's `data.asset_id`,
@@ -27,7 +32,14 @@ from dataclasses import replace
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from smartray.annotate.formats.base import ImageMeta, LabelFileError, OutDir, left_out
+from smartray.annotate.formats.base import (
+    Added,
+    ImageMeta,
+    LabelFileError,
+    OutDir,
+    Prediction,
+    left_out,
+)
 from smartray.annotate.formats.coco import load_json
 from smartray.annotate.geometry import from_corner_rotation, to_corner_rotation
 from smartray.annotate.model import BAD_ENTRY, Annotation, Parsed, Refusal
@@ -93,14 +105,19 @@ class Writer:
         *,
         rotated: str = "refuse",
     ):
-        self.out = out
+        self.out, self.ontology = out, ontology
         self.out.write(CONFIG, labeling_config(ontology).encode())
         self._f = out.open(TASKS)
         self._f.write(b"[")
         self._n = 0
 
-    def add(self, image: ImageMeta, annotations: list[Annotation]) -> list[Refusal]:
-        """Adds one task; returns the objects left out."""
+    def add(
+        self,
+        image: ImageMeta,
+        annotations: list[Annotation],
+        predicted: Prediction | None = None,
+    ) -> Added:
+        """Adds one task; returns the objects left out, and the guess if it is."""
         task: dict[str, Any] = {"data": {"image": image.url, "asset_id": image.asset_id}}
         refused, kept = [], []
         for a in annotations:
@@ -109,14 +126,25 @@ class Writer:
                 refused.append(left_out(a, "labelstudio", why))
             else:
                 kept.append(a)
+        predictions: list[dict[str, Any]] = []
         if kept:
-            task["predictions"] = [{
+            predictions.append({
                 "model_version": MODEL_VERSION,
                 "result": [results(a, image.width, image.height) for a in kept],
-            }]  # fmt: skip
+            })  # fmt: skip
+        guess = None if predicted is None else predicted.check(self.ontology, "labelstudio")
+        if predicted is not None and guess is None:
+            ann = predicted.annotation(image.asset_id)
+            entry: dict[str, Any] = {"model_version": predicted.model_id}
+            if predicted.score is not None:
+                entry["score"] = predicted.score
+            entry["result"] = [results(ann, image.width, image.height)]
+            predictions.append(entry)
+        if predictions:
+            task["predictions"] = predictions
         self._f.write((b"," if self._n else b"") + json.dumps(task).encode())
         self._n += 1
-        return refused
+        return Added(refused, guess)
 
     def close(self) -> list[str]:
         """Finishes `tasks.json`."""

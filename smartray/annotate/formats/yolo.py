@@ -8,7 +8,9 @@ ontology class id. `data.yaml` has `train`/`val` (`images`), `nc` and `names` as
 `{id: name}`; ids the ontology does not use are named `_unused_<id>`, since Ultralytics
 wants indices 0..nc-1 (no line uses them). It has no `path`: Ultralytics then takes the
 folder of `data.yaml` as the dataset root (`path: .` would mean its datasets folder).
-Image-level classes and tags, and attributes, have no place in YOLO and are not exported.
+Image-level classes and tags, and attributes, have no place in YOLO and are not exported;
+nor is a model's guess of the image's class (an active-learning batch's pre-annotation),
+which is left out with a reason.
 Left out with a reason: crowd regions and masks (YOLO has neither), polygons of several
 parts (a segment line holds one), and rotated boxes unless asked: `rotated="polygon"`
 writes one as a segment line of its four corners, `rotated="obb"` writes Ultralytics'
@@ -40,7 +42,14 @@ from typing import Any
 
 import yaml
 
-from smartray.annotate.formats.base import ImageMeta, LabelFileError, OutDir, left_out
+from smartray.annotate.formats.base import (
+    Added,
+    ImageMeta,
+    LabelFileError,
+    OutDir,
+    Prediction,
+    left_out,
+)
 from smartray.annotate.formats.folders import IMAGE_EXTENSIONS, under_root
 from smartray.annotate.geometry import box_corners
 from smartray.annotate.model import (
@@ -58,6 +67,7 @@ from smartray.annotate.resolve import Resolver, is_asset_id
 FILE = "data.yaml"
 DARKNET, NAMES_FILES = "obj.data", ("obj.names", "classes.txt")
 LABELS, IMAGES = "labels", "images"
+NO_GUESSES = "YOLO has no image-level class: the model's class guesses are not written"
 
 
 def _num(v: float) -> str:
@@ -78,7 +88,12 @@ class Writer:
     ):
         self.out, self.ontology, self.rotated = out, ontology, rotated
 
-    def add(self, image: ImageMeta, annotations: list[Annotation]) -> list[Refusal]:
+    def add(
+        self,
+        image: ImageMeta,
+        annotations: list[Annotation],
+        predicted: Prediction | None = None,
+    ) -> Added:
         """Writes the image's label file (empty if it has no box or polygon)."""
         w, h = image.width, image.height
         lines, refused = [], []
@@ -97,7 +112,7 @@ class Writer:
             lines.append(" ".join([str(cls.id), *(_num(v) for v in values)]) + "\n")
         stem = posixpath.splitext(posixpath.basename(image.file_name))[0]
         self.out.write(f"{LABELS}/{stem}.txt", "".join(lines).encode())
-        return refused
+        return Added(refused, None if predicted is None else predicted.left_out("yolo", NO_GUESSES))
 
     def _values(self, ann: Annotation, w: int, h: int) -> list[float] | str:
         """The normalized numbers of `ann`'s line, or why it has none."""

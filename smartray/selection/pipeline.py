@@ -1,0 +1,562 @@
+"""`smartray score` and `smartray select`: the active-learning step of the loop.
+
+`score` runs `predict` on an experiment's pool (`pool.py`), with Monte-Carlo dropout
+passes when BALD is wanted. `select` reads the pool and the model's predictions at
+pinned versions, picks `budget` assets with a strategy (`maths.py`), and appends them to
+`batches` as the experiment's next round, with every version it read and the seed, so
+`select --replay ROUND` picks the same ids again.
+
+1. Pin `assets`, `labels`, `splits`, `dup_groups`, `batches` and `predictions`.
+2. Build the pool: no approved label under the model's ontology, not val/test, not
+   picked before, one per near-duplicate group or video.
+3. Read the model's predictions of the pool (and of the labelled assets: k-center's
+   centers). Cold start (no model): the stored 32x32 image descriptors instead.
+4. Pools over `prefilter_over` are two-stage for the diversity strategies: the most
+   uncertain `prefilter_factor x budget` rows, then diversity among them.
+5. Commit the round to `batches`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from smartray.annotate.ledger import ontology_for
+from smartray.errors import ConfigError, SmartrayError
+from smartray.predict.config import PredictConfig
+from smartray.predict.model import RecordedModel, find_model
+from smartray.predict.pipeline import predict_assets
+from smartray.predict.scoring import dropout_layers
+from smartray.selection import maths
+from smartray.selection.config import COLD_START, ScoreConfig, SelectConfig
+from smartray.selection.pool import Pins, Pool, build_pool
+from smartray.tables import ASSETS, SPLITS, Lake, LakeSession, RunSummary
+from smartray.tables.catalog import BATCHES, MODELS, PREDICTIONS
+from smartray.tables.filters import text
+
+log = logging.getLogger(__name__)
+
+NO_MODEL = "none"
+POOL_ONTOLOGY = "pool_ontology"  # the settings key of the (name, version) a pool used
+UNCERTAINTY = ("least-confidence", "margin", "entropy", "bald")
+DIVERSITY = ("kcenter", "badge", "weighted")
+
+
+class ReplayMismatch(SmartrayError):
+    """Selecting a recorded round again gave other ids (exit 1)."""
+
+
+@dataclass
+class ScoreSummary(RunSummary):
+    """What a score run did."""
+
+    model_id: str = ""
+
+    def line(self) -> str:
+        """The job's summary line."""
+        c = self.counts
+        mc = f" with {c['mc_passes']} MC-dropout passes" if c.get("mc_passes") else ""
+        return (
+            f"score {self.run_id}: model {self.model_id} on the pool of {c['pool']} asset(s) "
+            f"and {c['labelled_train']} labelled train asset(s){mc}: {c['predicted']} "
+            f"predicted, {c['already']} already predicted"
+        )
+
+
+def model_ontology_is_current(lake: Lake, model: RecordedModel) -> None:
+    """Refuses a model whose ontology has a newer version than the one it learnt.
+
+    Raises:
+        ConfigError: its classes may no longer be the ontology's.
+    """
+    latest = ontology_for(lake, model.ontology, None)
+    if latest.version != model.ontology_version:
+        raise ConfigError(
+            f"model {model.model_id} learnt ontology {model.ontology!r} v"
+            f"{model.ontology_version}, but its latest version is v{latest.version}: train a "
+            "model on the new version first"
+        )
+
+
+def _model_split(lake: Lake, model: RecordedModel) -> str:
+    row = lake.table(MODELS.name, columns=["model_id", "split_name"])
+    found = row.filter(pc.equal(row["model_id"], model.model_id))["split_name"].to_pylist()
+    return str(found[0])
+
+
+def score(
+    config: ScoreConfig, *, lake: str | None = None, ray_address: str | None = None
+) -> ScoreSummary:
+    """Scores the experiment's pool (and its labelled train assets) with the model.
+
+    Raises:
+        ConfigError: an unknown model or experiment, a model of an old ontology version,
+            MC dropout asked of a model without dropout layers, an empty pool.
+    """
+    lk = Lake(lake)
+    model = find_model(lk, config.model, config.experiment)
+    model_ontology_is_current(lk, model)
+    if config.mc_dropout:
+        _has_dropout(model)
+    split = _model_split(lk, model)
+    session = lk.session("score", {**config.model_dump(mode="json"), "model": model.model_id})
+    pins = Pins.now(session)
+    pool = build_pool(
+        session,
+        lk,
+        pins,
+        experiment=config.experiment,
+        ontology=(model.ontology, model.ontology_version),
+        split=split,
+        snapshot=config.snapshot,
+        where=config.where,
+    )
+    if not pool.ids:
+        raise ConfigError(_empty(pool, config.experiment))
+    covered = sorted(_train_side(session, pins, split) & pool.labelled)
+    scoring = PredictConfig(**config.scoring(), model=model.model_id)
+    counts = predict_assets(
+        session, lk, model, pool.ids + covered, scoring, ray_address, mc_passes=config.mc_dropout
+    )
+    session.counts.update(counts)
+    session.counts.update(
+        pool=len(pool.ids), labelled_train=len(covered), mc_passes=config.mc_dropout
+    )
+    session.record()
+    summary = ScoreSummary.of(session.run)
+    summary.model_id = model.model_id
+    return summary
+
+
+def _has_dropout(model: RecordedModel) -> None:
+    from smartray.train import nets
+
+    if not dropout_layers(nets.build(model.architecture, len(model.classes))):
+        raise ConfigError(
+            f"--mc-dropout: model {model.model_id} ({model.architecture}) has no dropout "
+            "layer, so every pass would be the same and BALD would be 0: score it without "
+            "--mc-dropout, or train a model with dropout (small-cnn has one)"
+        )
+
+
+def _train_side(session: LakeSession, pins: Pins, split: str) -> set[str]:
+    rows = pins.read(
+        session,
+        SPLITS,
+        columns=["asset_id"],
+        filter=(text("split_name") == split) & (text("split") == "train"),
+    )
+    return set(rows["asset_id"].to_pylist())
+
+
+def _empty(pool: Pool, experiment: str) -> str:
+    why = ", ".join(f"{n} {reason}" for reason, n in pool.left_out.most_common() if n)
+    return f"experiment {experiment!r}: the pool is empty ({why or 'no assets'}); nothing selected"
+
+
+# -- select ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SelectSummary(RunSummary):
+    """What a select run did."""
+
+    experiment: str = ""
+    round: int = 0
+    ids: tuple[str, ...] = ()
+    strategy: str = ""
+    model_id: str | None = None
+
+    def line(self) -> str:
+        """The job's summary line."""
+        c = self.counts
+        by = f"model {self.model_id}" if self.model_id else "no model (cold start)"
+        stage = f", two-stage over the {c['survivors']} most uncertain" if c["survivors"] else ""
+        return (
+            f"select {self.run_id}: experiment {self.experiment!r} round {self.round}: "
+            f"{c['picked']} of a pool of {c['pool']} asset(s) by {self.strategy} with {by}"
+            f"{stage}; batches v{self.versions.get('batches', '?')}"
+        )
+
+
+@dataclass
+class Inputs:
+    """What a strategy reads, one row per pool candidate (sorted by asset id)."""
+
+    ids: list[str]
+    groups: np.ndarray
+    columns: dict[str, np.ndarray]  # confidence, margin, entropy, mutual_info, ... [N]
+    probabilities: np.ndarray | None  # [N, C]
+    embedding: np.ndarray | None  # [N, D]; descriptors at cold start
+    centers: np.ndarray | None  # embeddings of what is labelled or picked
+
+
+def select(
+    config: SelectConfig, *, lake: str | None = None, replay: int | None = None
+) -> SelectSummary:
+    """Picks the experiment's next batch into `batches` (or re-picks round `replay`).
+
+    Raises:
+        ConfigError: an unknown strategy or model, a model of an old ontology version, a
+            strategy the scores cannot feed (BALD without MC passes, any model-based one
+            at cold start), an empty pool, or a budget larger than the pool: nothing
+            written. `ReplayMismatch`: a replayed round picked other ids.
+    """
+    lk = Lake(lake)
+    session = lk.session("select", config.model_dump(mode="json"))
+    recorded: list[dict[str, Any]] = []
+    if replay is not None:
+        config, recorded, pins, ontology = _recorded_round(session, config.experiment, replay)
+        session.discard()  # a replay writes nothing
+    model = _select_model(lk, config, recorded)
+    if recorded:
+        split = config.split
+    elif model is not None:
+        model_ontology_is_current(lk, model)
+        ontology = (model.ontology, model.ontology_version)
+        split = config.split or _model_split(lk, model)
+    else:
+        if config.strategy not in COLD_START:
+            raise ConfigError(
+                f"--strategy {config.strategy}: experiment {config.experiment!r} has no model "
+                f"to score the pool; without one choose {' or '.join(COLD_START)} (k-center "
+                "over the image descriptors), or `smartray train` and `smartray score` first"
+            )
+        onto = ontology_for(lk, config.ontology, None)
+        ontology, split = (onto.name, onto.version), config.split
+    if not recorded:
+        pins = Pins.now(session)
+        pins.versions[PREDICTIONS.name] = session.pin(PREDICTIONS)
+    pool = build_pool(
+        session,
+        lk,
+        pins,
+        experiment=config.experiment,
+        ontology=ontology,
+        split=split,
+        snapshot=config.snapshot,
+        where=config.where,
+    )
+    inputs = _inputs(session, pins, pool, model, config)
+    if not inputs.ids:
+        raise ConfigError(_empty(pool, config.experiment))
+    components = len(np.unique(inputs.groups))
+    if config.budget > components:
+        raise ConfigError(
+            f"--budget {config.budget}: the pool of experiment {config.experiment!r} has "
+            f"{len(inputs.ids)} asset(s) in {components} duplicate group(s) or video(s), and "
+            "a batch takes one of each: lower the budget"
+        )
+    seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
+    picks, survivors = choose(inputs, config, seed)
+    ids = [inputs.ids[i] for i in picks.index]
+    session.counts.update(picked=len(ids), pool=len(inputs.ids), survivors=survivors)
+    if recorded:
+        _compare(recorded, ids, config.experiment, replay)
+        round_no = int(recorded[0]["round"])
+    else:
+        round_no = _next_round(session, pins, config.experiment)
+        rows = _rows(
+            inputs, picks, config, model, seed, round_no, pins, session.run_id, split, ontology
+        )
+        session.commit(BATCHES, pa.Table.from_pylist(rows, BATCHES.schema))
+        session.record()
+    summary = SelectSummary.of(session.run)
+    summary.experiment, summary.round, summary.ids = config.experiment, round_no, tuple(ids)
+    summary.strategy, summary.model_id = config.strategy, model.model_id if model else None
+    return summary
+
+
+def _select_model(
+    lake: Lake, config: SelectConfig, recorded: list[dict[str, Any]]
+) -> RecordedModel | None:
+    """The model whose predictions feed the strategy; None at cold start."""
+    if recorded:
+        model_id = recorded[0]["model_id"]
+        return None if model_id is None else find_model(lake, model_id, config.experiment)
+    if config.model == NO_MODEL:
+        return None
+    if config.model == "latest":
+        have = lake.exists(MODELS.name) and config.experiment in set(
+            lake.table(MODELS.name, columns=["experiment"])["experiment"].to_pylist()
+        )
+        if not have:
+            return None  # cold start
+    return find_model(lake, config.model, config.experiment)
+
+
+def _inputs(
+    session: LakeSession, pins: Pins, pool: Pool, model: RecordedModel | None, cfg: SelectConfig
+) -> Inputs:
+    """The pool's scores (or descriptors at cold start) as arrays, in `pool.ids` order."""
+    covered = sorted(pool.labelled | pool.picked)
+    wants_vectors = cfg.strategy in DIVERSITY
+    if model is None:
+        vectors = _descriptors(session, pins, pool.ids + covered) if wants_vectors else {}
+        emb = np.stack([vectors[a] for a in pool.ids]) if vectors else None
+        known = [vectors[a] for a in covered if a in vectors]
+        return Inputs(pool.ids, pool.groups, {}, None, emb, np.stack(known) if known else None)
+    version = pins.of(PREDICTIONS.name)
+    if version is None:
+        raise ConfigError(_unscored(model))
+    cols = [
+        "asset_id",
+        "predicted_index",
+        "predicted_class_id",
+        "predicted_class",
+        "confidence",
+        "margin",
+        "entropy",
+        "mutual_info",
+        "mc_passes",
+        "probabilities",
+    ]
+    if wants_vectors:
+        cols.append("embedding")
+    table = session.read(
+        PREDICTIONS, columns=cols, version=version, filter=text("model_id") == model.model_id
+    )
+    row = {a: i for i, a in enumerate(table["asset_id"].to_pylist())}
+    keep = [k for k, a in enumerate(pool.ids) if a in row]
+    if not keep:
+        raise ConfigError(_unscored(model))
+    if len(keep) < len(pool.ids):
+        pool.left_out["not scored by the model"] += len(pool.ids) - len(keep)
+    ids = [pool.ids[k] for k in keep]
+    take = pa.array([row[a] for a in ids], pa.int64())
+    picked = table.take(take)
+    columns = {name: picked[name].to_numpy(zero_copy_only=False) for name in cols[1:9]}
+    probs = _matrix(picked["probabilities"])
+    emb = _matrix(picked["embedding"]) if wants_vectors else None
+    centers = None
+    if wants_vectors:
+        have = [row[a] for a in covered if a in row]
+        if have:
+            centers = _matrix(table.take(pa.array(have, pa.int64()))["embedding"])
+    return Inputs(ids, pool.groups[keep], columns, probs, emb, centers)
+
+
+def _unscored(model: RecordedModel) -> str:
+    return (
+        f"model {model.model_id} has scored none of the pool: run `smartray score --model "
+        f"{model.model_id} --experiment {model.experiment}` first"
+    )
+
+
+def _matrix(column: pa.ChunkedArray) -> np.ndarray:
+    """A `list<float>` column as a `[N, D]` float32 array."""
+    arr = column.combine_chunks()
+    flat = pc.list_flatten(arr).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    out: np.ndarray = flat.reshape(len(arr), -1) if len(arr) else flat.reshape(0, 0)
+    return out
+
+
+def _descriptors(session: LakeSession, pins: Pins, ids: list[str]) -> dict[str, np.ndarray]:
+    """Vectors of `ids` for cold-start k-center.
+
+    The stored 32x32 descriptors, or the 64 bits of the pHash for every asset when some
+    lack a descriptor.
+    """
+    rows = pins.read(
+        session,
+        ASSETS,
+        columns=["asset_id", "descriptor", "phash"],
+        filter=text("asset_id").isin(ids),
+    )
+    aids, descs = rows["asset_id"].to_pylist(), rows["descriptor"].to_pylist()
+    if all(d is not None for d in descs):
+        return {
+            a: np.frombuffer(d, np.uint8).astype(np.float32) / 255.0
+            for a, d in zip(aids, descs, strict=True)
+        }
+    hashes = rows["phash"].to_numpy().astype(">i8").view(np.uint8).reshape(-1, 8)
+    bits = np.unpackbits(hashes, axis=1).astype(np.float32)
+    return dict(zip(aids, bits, strict=True))
+
+
+def uncertainty_of(name: str, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Higher = more uncertain, for an uncertainty strategy or objective.
+
+    Raises:
+        ConfigError: `bald` without Monte-Carlo passes in the scores.
+    """
+    if name == "least-confidence":
+        return 1.0 - columns["confidence"].astype(np.float64)
+    if name == "margin":
+        return 1.0 - columns["margin"].astype(np.float64)
+    if name == "entropy":
+        return columns["entropy"].astype(np.float64)
+    mi = columns["mutual_info"]
+    if mi.dtype == object or np.isnan(mi.astype(np.float64)).any():
+        raise ConfigError(
+            "BALD needs Monte-Carlo-dropout scores: run `smartray score --mc-dropout N` "
+            "(these predictions have none)"
+        )
+    return mi.astype(np.float64)
+
+
+def choose(inputs: Inputs, cfg: SelectConfig, seed: int) -> tuple[maths.Picks, int]:
+    """The picks (indices into `inputs.ids`) and how many rows survived a prefilter (0: none).
+
+    Raises:
+        ConfigError: the scores cannot feed the strategy (BALD without MC passes).
+    """
+    n, strategy = len(inputs.ids), cfg.strategy
+    if strategy == "random":
+        return maths.random_picks(n, cfg.budget, inputs.groups, seed), 0
+    if strategy in UNCERTAINTY:
+        return maths.top_scores(
+            uncertainty_of(strategy, inputs.columns), cfg.budget, inputs.groups
+        ), 0
+    rows = np.arange(n)
+    survivors = 0
+    if n > cfg.prefilter_over and inputs.columns:
+        keep = min(n, cfg.prefilter_factor * cfg.budget)
+        rows = maths.prefilter(uncertainty_of(cfg.prefilter_by, inputs.columns), keep)
+        survivors = len(rows)
+    groups = inputs.groups[rows]
+    emb = inputs.embedding[rows] if inputs.embedding is not None else None
+    if strategy == "kcenter":
+        assert emb is not None
+        picks = maths.kcenter_greedy(emb, cfg.budget, groups, inputs.centers, seed)
+    elif strategy == "badge":
+        assert emb is not None
+        assert inputs.probabilities is not None
+        picks = maths.badge(inputs.probabilities[rows], emb, cfg.budget, groups, seed)
+    else:
+        objectives = {
+            name: uncertainty_of(name, inputs.columns)[rows]
+            for name in cfg.weights
+            if name != "kcenter" and cfg.weights[name]
+        }
+        predicted = inputs.columns["predicted_index"][rows].astype(np.int64)
+        picks = maths.weighted(
+            objectives,
+            cfg.weights,
+            cfg.budget,
+            groups,
+            embedding=emb,
+            centers=inputs.centers,
+            predicted=predicted if cfg.class_balance else None,
+        )
+    return maths.Picks(rows[picks.index], picks.score), survivors
+
+
+def _next_round(session: LakeSession, pins: Pins, experiment: str) -> int:
+    rows = pins.read(
+        session,
+        BATCHES,
+        columns=["round"],
+        filter=text("experiment") == experiment,
+    )
+    return int(pc.max(rows["round"]).as_py() or 0) + 1 if rows.num_rows else 1
+
+
+def _rows(
+    inputs: Inputs,
+    picks: maths.Picks,
+    cfg: SelectConfig,
+    model: RecordedModel | None,
+    seed: int,
+    round_no: int,
+    pins: Pins,
+    run_id: str,
+    split: str | None,
+    ontology: tuple[str, int],
+) -> list[dict[str, Any]]:
+    settings = {
+        **cfg.model_dump(mode="json"),
+        "seed": seed,
+        "split": split,
+        POOL_ONTOLOGY: list(ontology),
+    }
+    now = dt.datetime.now(dt.UTC)
+    cols = inputs.columns
+
+    def val(name: str, i: int) -> Any:
+        if name not in cols:
+            return None
+        v = cols[name][i]
+        v = v.item() if isinstance(v, np.generic) else v
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+    out = []
+    for rank, (i, s) in enumerate(zip(picks.index.tolist(), picks.score.tolist(), strict=True)):
+        out.append(
+            {
+                "experiment": cfg.experiment,
+                "round": round_no,
+                "asset_id": inputs.ids[i],
+                "rank": rank,
+                "strategy": cfg.strategy,
+                "score": None if not np.isfinite(s) else float(s),
+                "model_id": model.model_id if model else None,
+                "predicted_class_id": val("predicted_class_id", i),
+                "predicted_class": val("predicted_class", i),
+                "confidence": val("confidence", i),
+                "margin": val("margin", i),
+                "entropy": val("entropy", i),
+                "mutual_info": val("mutual_info", i),
+                "budget": cfg.budget,
+                "pool_size": len(inputs.ids),
+                "seed": seed,
+                "settings": json.dumps(settings, sort_keys=True),
+                "assets_version": pins.of("assets"),
+                "labels_version": pins.of("labels"),
+                "splits_version": pins.of("splits"),
+                "predictions_version": pins.of("predictions"),
+                "dup_groups_version": pins.of("dup_groups"),
+                "batches_version": pins.of("batches"),
+                "run_id": run_id,
+                "selected_at": now,
+            }
+        )
+    return out
+
+
+def _recorded_round(
+    session: LakeSession, experiment: str, round_no: int
+) -> tuple[SelectConfig, list[dict[str, Any]], Pins, tuple[str, int]]:
+    """A recorded round: its settings (seed fixed), rows in rank order, versions, ontology.
+
+    The ontology is the (name, version) its pool was built under.
+    """
+    rows = session.read(
+        BATCHES,
+        missing_ok=True,
+        filter=(text("experiment") == experiment) & (pc.field("round") == round_no),
+    ).to_pylist()
+    if not rows:
+        raise ConfigError(f"--replay {round_no}: experiment {experiment!r} has no such round")
+    rows.sort(key=lambda r: r["rank"])
+    first = rows[0]
+    settings = json.loads(first["settings"])
+    name, version = settings.pop(POOL_ONTOLOGY)
+    config = SelectConfig(**{**settings, "seed": first["seed"]})
+    pins = Pins(
+        {
+            name: first[f"{name}_version"]
+            for name in ("assets", "labels", "splits", "dup_groups", "batches", "predictions")
+        }
+    )
+    return config, rows, pins, (name, int(version))
+
+
+def _compare(
+    recorded: list[dict[str, Any]], ids: list[str], experiment: str, round_no: Any
+) -> None:
+    want = [r["asset_id"] for r in recorded]
+    if ids != want:
+        same = sum(a == b for a, b in zip(ids, want, strict=False))
+        raise ReplayMismatch(
+            f"experiment {experiment!r} round {round_no} selected again: {same} of "
+            f"{len(want)} ids in the same place; the recorded batch differs"
+        )

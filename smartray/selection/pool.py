@@ -1,0 +1,223 @@
+"""An experiment's pool: the assets selection may pick, read at pinned versions.
+
+The pool is every asset of `assets` with no approved label under the ontology (name
+and version), except those on the `val` or `test` side of the experiment's split (they
+stay fixed, so learning curves are honest) and those an earlier round of the experiment
+picked; a snapshot or `--where` narrows it. Rows of one near-duplicate group
+(`dup_groups`) or one video are one *component*: a component that holds a labelled or
+picked asset leaves the pool, and a batch takes one asset per component.
+
+Every table is read at a version `Pins` names, so a recorded round is rebuilt exactly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from smartray.curate.view import asset_view
+from smartray.errors import ConfigError
+from smartray.sample.snapshots import snapshot_members
+from smartray.tables import ASSETS, SPLITS, LakeSession, TableSpec
+from smartray.tables.catalog import BATCHES, DUP_GROUPS, LABELS
+from smartray.tables.filters import filter_table, text
+from smartray.tables.lake import Lake
+
+HELD_OUT = ("val", "test")
+PINNED = (ASSETS, LABELS, SPLITS, DUP_GROUPS, BATCHES)
+
+
+@dataclass(frozen=True)
+class Pins:
+    """The version of each table a pool is read at (None: the table did not exist)."""
+
+    versions: dict[str, int | None]
+
+    @classmethod
+    def now(cls, session: LakeSession) -> Pins:
+        """The latest versions, pinned for the session's run."""
+        return cls({spec.name: session.pin(spec) for spec in PINNED})
+
+    def of(self, name: str) -> int | None:
+        """The pinned version of table `name`."""
+        return self.versions.get(name)
+
+    def read(self, session: LakeSession, spec: TableSpec, **scan: Any) -> pa.Table:
+        """`spec` at its pinned version: no rows if it did not exist then.
+
+        `scan` is `columns=` and `filter=`, as for `LakeSession.read`.
+        """
+        version = self.of(spec.name)
+        if version is None:
+            names = scan.get("columns") or spec.schema.names
+            return spec.schema.empty_table().select(list(names))
+        return session.read(spec, version=version, **scan)
+
+
+@dataclass
+class Pool:
+    """The candidates (sorted ids), their components, and what is covered already.
+
+    Attributes:
+        ids: Asset ids that may be picked, sorted.
+        groups: Component id per candidate (equal ids: one duplicate group or video).
+        labelled: The assets with an approved label under the ontology.
+        picked: The assets earlier rounds of the experiment picked.
+        left_out: Why other assets are not candidates, counted.
+    """
+
+    ids: list[str]
+    groups: np.ndarray
+    labelled: set[str]
+    picked: set[str]
+    left_out: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def components(self) -> int:
+        """How many assets the pool can give at most (one per component)."""
+        return len(np.unique(self.groups))
+
+
+def build_pool(
+    session: LakeSession,
+    lake: Lake,
+    pins: Pins,
+    *,
+    experiment: str,
+    ontology: tuple[str, int],
+    split: str | None,
+    snapshot: str | None = None,
+    where: str | None = None,
+) -> Pool:
+    """The pool of `experiment` at `pins` (see the module doc).
+
+    Raises:
+        ConfigError: no assets, an unknown split, snapshot or bad `--where`.
+    """
+    assets_version = pins.of(ASSETS.name)
+    if assets_version is None:
+        raise ConfigError(f"lake {lake.uri!r} has no assets yet: run `smartray ingest` first")
+    assets = session.read(ASSETS, columns=["asset_id", "video_id"], version=assets_version)
+    every = assets["asset_id"].to_pylist()
+    labelled = _labelled(session, pins, ontology)
+    picked = _picked(session, pins, experiment)
+    held = _held_out(session, pins, split)
+    left_out: Counter[str] = Counter()
+    candidates = []
+    for aid in every:
+        if aid in labelled:
+            left_out["labelled"] += 1
+        elif aid in held:
+            left_out["val/test"] += 1
+        elif aid in picked:
+            left_out["picked before"] += 1
+        else:
+            candidates.append(aid)
+    candidates = _narrow(session, lake, candidates, assets_version, snapshot, where, left_out)
+    component = _components(session, pins, assets)
+    blocked = {component[a] for a in labelled | picked if a in component}
+    ids = []
+    for aid in sorted(candidates):
+        if component[aid] in blocked:
+            left_out["same group or video as a labelled or picked asset"] += 1
+        else:
+            ids.append(aid)
+    groups = np.array([component[a] for a in ids], np.int64)
+    return Pool(ids, groups, labelled, picked, left_out)
+
+
+def _labelled(session: LakeSession, pins: Pins, ontology: tuple[str, int]) -> set[str]:
+    name, version = ontology
+    rows = pins.read(
+        session,
+        LABELS,
+        columns=["asset_id"],
+        filter=(text("ontology") == name) & (pc.field("ontology_version") == version),
+    )
+    return set(rows["asset_id"].to_pylist())
+
+
+def _picked(session: LakeSession, pins: Pins, experiment: str) -> set[str]:
+    rows = pins.read(
+        session,
+        BATCHES,
+        columns=["asset_id"],
+        filter=text("experiment") == experiment,
+    )
+    return set(rows["asset_id"].to_pylist())
+
+
+def _held_out(session: LakeSession, pins: Pins, split: str | None) -> set[str]:
+    if split is None:
+        return set()
+    rows = pins.read(
+        session,
+        SPLITS,
+        columns=["asset_id", "split"],
+        filter=text("split_name") == split,
+    )
+    if not rows.num_rows:
+        raise ConfigError(f"--split {split!r}: no split of that name (`smartray split` makes one)")
+    held = rows.filter(pc.is_in(rows["split"], pa.array(HELD_OUT)))
+    return set(held["asset_id"].to_pylist())
+
+
+def _narrow(
+    session: LakeSession,
+    lake: Lake,
+    ids: list[str],
+    assets_version: int,
+    snapshot: str | None,
+    where: str | None,
+    left_out: Counter[str],
+) -> list[str]:
+    """`ids` narrowed to a snapshot's members and a `--where` over the asset view."""
+    keep = set(ids)
+    if snapshot:
+        members = set(snapshot_members(lake, snapshot).column("asset_id").to_pylist())
+        keep &= members
+    if where:
+        view = asset_view(lake, assets_version).table
+        keep &= set(filter_table(view, where).column("asset_id").to_pylist())
+    left_out["not in the snapshot or --where"] += len(ids) - len(keep)
+    return [a for a in ids if a in keep]
+
+
+def _components(session: LakeSession, pins: Pins, assets: pa.Table) -> dict[str, int]:
+    """Asset id -> component id: assets linked by a duplicate group or a video share one."""
+    ids = assets["asset_id"].to_pylist()
+    parent = list(range(len(ids)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}  # a key (video or group) -> the first row that had it
+
+    def link(i: int, key: str) -> None:
+        j = first.setdefault(key, i)
+        if j != i:
+            a, b = root(i), root(j)
+            parent[max(a, b)] = min(a, b)
+
+    row = {aid: i for i, aid in enumerate(ids)}
+    for i, video in enumerate(assets["video_id"].to_pylist()):
+        if video is not None:
+            link(i, "v:" + video)
+    if pins.of(DUP_GROUPS.name) is not None:
+        groups = session.read(
+            DUP_GROUPS, columns=["asset_id", "dup_group"], version=pins.of(DUP_GROUPS.name)
+        )
+        for aid, group in zip(
+            groups["asset_id"].to_pylist(), groups["dup_group"].to_pylist(), strict=True
+        ):
+            if aid in row and group is not None:
+                link(row[aid], "g:" + group)
+    return {aid: root(i) for i, aid in enumerate(ids)}
