@@ -245,9 +245,9 @@ def select(
         snapshot=config.snapshot,
         where=config.where,
     )
-    inputs = _inputs(session, pins, pool, model, config)
-    if not inputs.ids:
+    if not pool.ids:
         raise ConfigError(_empty(pool, config.experiment))
+    inputs = _inputs(session, pins, pool, model, config)
     components = len(np.unique(inputs.groups))
     if config.budget > components:
         raise ConfigError(
