@@ -69,8 +69,8 @@ def export(images: int, out: Path) -> None:
 class RowGroups(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
     """Row groups of one Parquet file, decoded by `decode_batch`, endlessly, split by worker."""
 
-    def __init__(self, path: Path, image_size: int):
-        self.path, self.image_size = path, image_size
+    def __init__(self, path: Path, image_size: int, ops: str = OPS):
+        self.path, self.image_size, self.ops = path, image_size, ops
 
     def __iter__(self) -> Any:
         from smartray.augment.ops import parse_ops
@@ -80,7 +80,7 @@ class RowGroups(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
         f = pq.ParquetFile(self.path)
         labels = f.read(columns=["asset_id", "label"])
-        ops = parse_ops(OPS)
+        ops = parse_ops(self.ops) if self.ops else []
         epoch = 0
         while True:
             for g in range(worker, f.num_row_groups, workers):
@@ -91,11 +91,11 @@ class RowGroups(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             epoch += 1
 
 
-def batches(path: Path, image_size: int, batch_size: int, workers: int) -> Any:
+def batches(path: Path, image_size: int, batch_size: int, workers: int, ops: str = OPS) -> Any:
     """Endless (images uint8 [B,3,S,S], labels [B]) batches from the Parquet file."""
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(RowGroups(path, image_size), batch_size=None, num_workers=workers,
+    loader = DataLoader(RowGroups(path, image_size, ops), batch_size=None, num_workers=workers,
                         pin_memory=torch.cuda.is_available(), prefetch_factor=4,
                         persistent_workers=True)  # fmt: skip
     images: list[torch.Tensor] = []

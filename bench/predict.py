@@ -74,7 +74,7 @@ def decoded(lake_dir: Path, image_size: int) -> torch.Tensor:
 def run_baseline(lake_dir: Path, model_id: str, images: torch.Tensor) -> float:
     """Seconds for the model alone over `images` in one process."""
     from smartray.predict.model import find_model, load_weights
-    from smartray.predict.scoring import uncertainty
+    from smartray.predict.scorer import uncertainty
     from smartray.tables import Lake
     from smartray.train import nets
     from smartray.train.inputs import normalize

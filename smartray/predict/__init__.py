@@ -2,17 +2,17 @@
 
 `smartray predict` fills `predictions` (what evaluation, label issues and selection
 read); `smartray evaluate` scores a model per slice into `evaluations`;
-`smartray find-label-issues` ranks suspected label errors into `label_issues`. The Ray
-pipelines (`predict`, `evaluate`, `find_label_issues`) are imported on first use.
+`smartray find-label-issues` ranks suspected label errors into `label_issues`. Every name
+is imported on first use: `smartray.predict.scorer` (the model call and the uncertainty
+statistics) loads with torch and numpy alone, as the GPU benchmark needs.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from smartray.predict.config import EvaluateConfig, LabelIssuesConfig, PredictConfig
-from smartray.predict.flags import ScoringFlags
-
 if TYPE_CHECKING:
+    from smartray.predict.config import EvaluateConfig, LabelIssuesConfig, PredictConfig
     from smartray.predict.evaluation import evaluate
+    from smartray.predict.flags import ScoringFlags
     from smartray.predict.label_issues import find_label_issues
     from smartray.predict.pipeline import predict
 
@@ -27,6 +27,10 @@ __all__ = [
 ]
 
 _LAZY = {
+    "EvaluateConfig": "smartray.predict.config",
+    "LabelIssuesConfig": "smartray.predict.config",
+    "PredictConfig": "smartray.predict.config",
+    "ScoringFlags": "smartray.predict.flags",
     "predict": "smartray.predict.pipeline",
     "evaluate": "smartray.predict.evaluation",
     "find_label_issues": "smartray.predict.label_issues",

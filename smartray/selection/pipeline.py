@@ -34,7 +34,7 @@ from smartray.errors import ConfigError, SmartrayError
 from smartray.predict.config import PredictConfig
 from smartray.predict.model import RecordedModel, find_model
 from smartray.predict.pipeline import predict_assets
-from smartray.predict.scoring import dropout_layers
+from smartray.predict.scorer import dropout_layers
 from smartray.selection import maths
 from smartray.selection.config import COLD_START, ScoreConfig, SelectConfig
 from smartray.selection.pool import Pins, Pool, build_pool

@@ -9,7 +9,7 @@ from smartray.errors import ConfigError
 from smartray.predict import metrics
 from smartray.predict.evaluation import _truth
 from smartray.predict.model import RecordedModel
-from smartray.predict.scoring import uncertainty
+from smartray.predict.scorer import uncertainty
 
 CLASSES = [{"index": 0, "class_id": 4, "name": "cat"}, {"index": 1, "class_id": 9, "name": "dog"}]
 

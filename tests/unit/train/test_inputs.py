@@ -104,8 +104,8 @@ def test_read_decode_reads_every_row_group_and_yields_only_labelled_images(tmp_p
     assert all(b["image"].shape == (1, 3, 4, 4) for b in out)
 
 
-def test_models_and_decode_load_without_ray_deltalake_or_pydantic():
-    # what bench/gpu_train.py imports on a GPU machine that has neither
+def test_models_decode_and_scorer_load_without_ray_deltalake_or_pydantic():
+    # what bench/gpu_train.py and bench/gpu_score.py import on a GPU machine that has neither
     code = """
 import sys
 class Missing:
@@ -115,6 +115,7 @@ class Missing:
 sys.meta_path.insert(0, Missing())
 from smartray.train import nets
 from smartray.train.inputs import decode_batch, normalize
+from smartray.predict.scorer import Scorer, uncertainty
 print(type(nets.build("small-cnn", 3)).__name__)
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
