@@ -329,8 +329,8 @@ PREDICTIONS = TableSpec(
             _f("entropy", pa.float32()),  # of the probabilities, in nats
             _f("probabilities", pa.list_(pa.float32())),  # in the model's class index order
             _f("embedding", pa.list_(pa.float32())),  # the model's embedding hook
-            # reserved for Monte-Carlo-dropout scoring (active-learning selection, not
-            # built yet): null until then
+            # `smartray score --mc-dropout N`: the passes, and BALD's mutual information
+            # (nats); null when scored without them
             _f("mc_passes", pa.int32(), nullable=True),
             _f("mutual_info", pa.float32(), nullable=True),  # BALD
             _f("assets_version", pa.int64()),  # the version the image was read at
