@@ -234,7 +234,9 @@ def badge(probs: F32, embedding: F32, budget: int, groups: np.ndarray, seed: int
 def normalised(values: F32) -> np.ndarray:
     """Min-max to 0..1 over the pool (all 0 when constant)."""
     v = np.asarray(values, np.float64)
-    lo, hi = float(v.min(initial=0.0)), float(v.max(initial=0.0))
+    if not v.size:
+        return v
+    lo, hi = float(v.min()), float(v.max())
     return (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
 
 
@@ -296,13 +298,16 @@ def weighted(
     return Picks(np.array(picks, np.int64), np.array(scores))
 
 
-def prefilter(score: F32, keep: int) -> np.ndarray:
-    """The rows with the `keep` highest scores (sorted by row), for a two-stage selection.
+def prefilter(score: F32, keep: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """The first stage of a two-stage selection: rows to keep, sorted by row.
 
-    Several rows of one component may pass: the second stage picks one of them.
+    The most uncertain row of each component stands for it (the second stage can pick
+    one per component anyway), and the `keep` components with the highest scores pass:
+    survivors never crowd into a few videos or duplicate groups.
     """
     score = np.asarray(score, np.float64)
-    if keep >= len(score):
-        return np.arange(len(score))
-    top = np.argpartition(-score, keep - 1)[:keep]
-    return np.sort(top)
+    order = np.argsort(-score, kind="stable")
+    if groups is not None:
+        _, first = np.unique(np.asarray(groups)[order], return_index=True)
+        order = order[np.sort(first)]  # each component's best row, best first
+    return np.sort(order[:keep])

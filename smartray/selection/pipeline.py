@@ -420,7 +420,8 @@ def choose(inputs: Inputs, cfg: SelectConfig, seed: int) -> tuple[maths.Picks, i
     survivors = 0
     if n > cfg.prefilter_over and inputs.columns:
         keep = min(n, cfg.prefilter_factor * cfg.budget)
-        rows = maths.prefilter(uncertainty_of(cfg.prefilter_by, inputs.columns), keep)
+        rows = maths.prefilter(uncertainty_of(cfg.prefilter_by, inputs.columns), keep,
+                               inputs.groups)  # fmt: skip
         survivors = len(rows)
     groups = inputs.groups[rows]
     emb = inputs.embedding[rows] if inputs.embedding is not None else None
