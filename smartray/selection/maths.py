@@ -93,26 +93,54 @@ def sq_norms(x: F32) -> np.ndarray:
 
 
 def nearest(x: F32, centers: F32) -> np.ndarray:
-    """Per row of `x`: the squared distance to the nearest of `centers` (float64)."""
-    x64 = np.asarray(x, np.float64)
-    xn = sq_norms(x64)
-    best = np.full(len(x), np.inf)
-    for s in range(0, len(centers), CHUNK // 8):
-        c = np.asarray(centers[s : s + CHUNK // 8], np.float64)
-        block = sq_norms(c)[None, :] - 2.0 * (x64 @ c.T)
-        np.minimum(best, block.min(axis=1) + xn, out=best)
-    out: np.ndarray = np.maximum(best, 0.0)
-    return out
+    """Per row of `x`: the squared distance to the nearest of `centers`, exact (float64).
+
+    A float32 product finds each row's nearest center; the distance to it is then
+    computed in float64, and rows where another center comes within rounding of it are
+    measured against every center in float64.
+    """
+    x32 = np.ascontiguousarray(x, np.float32)
+    c32 = np.ascontiguousarray(centers, np.float32)
+    xn, cn = sq_norms(x32), sq_norms(c32)
+    best = np.full(len(x32), np.inf, np.float32)
+    which = np.zeros(len(x32), np.int64)
+    near_tie = np.zeros(len(x32), bool)
+    slack = (1e-4 * (xn + cn.max(initial=0.0)) + 1e-12).astype(np.float32)
+    for s in range(0, len(c32), CHUNK):  # float32: which center is nearest
+        block = x32 @ c32[s : s + CHUNK].T
+        block *= -2.0
+        block += cn[None, s : s + CHUNK].astype(np.float32)
+        block += xn[:, None].astype(np.float32)
+        j = block.argmin(axis=1)
+        low = block[np.arange(len(x32)), j]
+        near_tie |= (block < np.minimum(best, low)[:, None] + slack[:, None]).sum(axis=1) > 1
+        near_tie |= np.abs(low - best) < slack
+        better = low < best
+        best[better], which[better] = low[better], j[better] + s
+    c64 = c32.astype(np.float64)
+    out = np.empty(len(x32))
+    order = np.argsort(which, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(which[order]) != 0])
+    for rows in np.split(order, starts[1:]):  # float64: the distance to it, per center
+        j = which[rows[0]]
+        out[rows] = xn[rows] + cn[j] - 2.0 * (x32[rows].astype(np.float64) @ c64[j])
+    for rows in np.array_split(np.flatnonzero(near_tie), max(1, near_tie.sum() // 512)):
+        if len(rows):  # close calls: every center, in float64
+            dots = x32[rows].astype(np.float64) @ c64.T
+            out[rows] = (xn[rows, None] + cn[None, :] - 2.0 * dots).min(axis=1)
+    result: np.ndarray = np.maximum(out, 0.0)
+    return result
 
 
 class Coverage:
     """Each row's squared distance to its nearest center, exact as centers are added.
 
-    Adding a center measures only the rows it might be nearer to: a lower bound of the
-    distance from a `rank`-dimensional principal projection plus the residual norms,
-    `|P(x - c)|^2 + (|r_x| - |r_c|)^2 <= |x - c|^2`, rules the others out (with a margin
-    for rounding). Late centers are near few rows, so most rows cost `rank` instead of
-    `D` numbers; the distances that are computed are exact (float64).
+    Adding a center measures only the rows it might be nearer to. A `rank`-dimensional
+    principal projection `z` of each row, with the norm of its residual appended, gives
+    a lower bound of any distance: `|z_x - z_c|^2 <= |x - c|^2` (the residuals' norms
+    differ by at most their distance). A row is measured, exactly and in float64, only
+    when that bound (less a margin for float32 rounding) is below its distance so far;
+    late centers are near few rows, so most rows cost `rank + 1` numbers, not `D`.
     """
 
     def __init__(self, x: F32, centers: F32 | None = None, *, rank: int = 32, seed: int = 0):
@@ -122,36 +150,46 @@ class Coverage:
         self.mind = np.full(n, np.inf) if centers is None or not len(centers) else (
             nearest(self.x, centers)
         )  # fmt: skip
-        rank = min(rank, dim)
         sample = self.x[np.random.default_rng(seed).permutation(n)[:20_000]]
         self.mean = sample.mean(axis=0, dtype=np.float64).astype(np.float32)
         centred = sample - self.mean
         _, vecs = np.linalg.eigh(centred.T.astype(np.float64) @ centred)
-        self.basis = np.ascontiguousarray(vecs[:, ::-1][:, :rank], np.float32)
-        self.z = (self.x - self.mean) @ self.basis
-        self.zn = sq_norms(self.z)
-        self.rn = np.sqrt(np.maximum(sq_norms(self.x - self.mean) - self.zn, 0.0))
-        self.scale = self.zn + self.rn**2  # |x - mean|^2: the bound's rounding grows with it
+        self.basis = np.ascontiguousarray(vecs[:, ::-1][:, : min(rank, dim)], np.float32)
+        self.z = self._project(self.x)
+        self.zn = sq_norms(self.z)  # |x - mean|^2, as projected
+        self.slack = 1e-4 * self.zn + 1e-12
+        # a row is measured when z_x . z_c > threshold - (|z_c|^2 - its slack) / 2
+        self.threshold = (self.zn - self.slack - self.mind) / 2.0
         self.measured = 0  # rows measured exactly, over all centers
 
-    def add(self, c: F32, rows: np.ndarray | None = None) -> None:
-        """Adds the center `c`; only `rows` (a boolean mask; None: all) are kept exact."""
+    def _project(self, x: F32) -> np.ndarray:
+        """`[z, |residual|]` of rows `x` (float32)."""
+        centred = np.asarray(x, np.float32) - self.mean
+        z = centred @ self.basis
+        resid = np.maximum(sq_norms(centred) - sq_norms(z), 0.0)
+        return np.ascontiguousarray(np.hstack([z, np.sqrt(resid)[:, None]]), np.float32)
+
+    def drop(self, rows: np.ndarray) -> None:
+        """Rows that no longer need their distance kept (picked, or out of the pool)."""
+        self.threshold[rows] = np.inf
+
+    def add(self, c: F32) -> None:
+        """Adds the center `c`: every row not dropped keeps its exact nearest distance."""
         c32 = np.asarray(c, np.float32)
-        zc = (c32 - self.mean) @ self.basis
+        zc = self._project(c32[None, :])[0]
         zcn = float(zc.astype(np.float64) @ zc)
-        rc = np.sqrt(max(float(((c32 - self.mean).astype(np.float64) ** 2).sum()) - zcn, 0.0))
-        low = self.zn + zcn - 2.0 * (self.z @ zc) + (self.rn - rc) ** 2
-        slack = 1e-4 * (self.scale + zcn + rc**2) + 1e-12
-        maybe = low - slack < self.mind
-        if rows is not None:
-            maybe &= rows
-        check = np.flatnonzero(maybe)
+        check = np.flatnonzero(self.z @ zc > self.threshold + (zcn - 1e-4 * zcn) / 2.0)
         if not len(check):
             return
         self.measured += len(check)
         c64 = c32.astype(np.float64)
-        d = self.xn[check] + c64 @ c64 - 2.0 * (self.x[check].astype(np.float64) @ c64)
-        np.minimum.at(self.mind, check, np.maximum(d, 0.0))
+        d = np.maximum(
+            self.xn[check] + c64 @ c64 - 2.0 * (self.x[check].astype(np.float64) @ c64), 0.0
+        )
+        nearer = d < self.mind[check]
+        rows = check[nearer]
+        self.mind[rows] = d[nearer]
+        self.threshold[rows] = (self.zn[rows] - self.slack[rows] - d[nearer]) / 2.0
 
 
 def kcenter_greedy(
@@ -180,8 +218,10 @@ def kcenter_greedy(
             i = int(np.where(alive, cover.mind, -1.0).argmax())
         picks.append(i)
         scores.append(float(np.sqrt(cover.mind[i])))
-        alive[comps.members(i)] = False
-        cover.add(cover.x[i], alive)
+        gone = comps.members(i)
+        alive[gone] = False
+        cover.drop(gone)
+        cover.add(cover.x[i])
     return Picks(np.array(picks, np.int64), np.array(scores))
 
 
@@ -294,7 +334,8 @@ def weighted(
         if predicted is not None:
             taken[predicted[i]] += 1
         if cover is not None:
-            cover.add(cover.x[i], alive)
+            cover.drop(comps.members(i))
+            cover.add(cover.x[i])
     return Picks(np.array(picks, np.int64), np.array(scores))
 
 
