@@ -36,6 +36,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 OUT = HERE / "out" / "select_scale"
+READ: list[float] = []  # seconds each two-stage run spent reading the table
 
 
 def fashion_embeddings(rows: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -145,6 +146,7 @@ def two_stage_smartray(path: Path, budget: int, labelled: int) -> tuple[float, l
 
     start = time.perf_counter()
     emb, probs, columns = read_table(path)
+    READ.append(time.perf_counter() - start)
     centers = emb[:labelled]  # the first rows play the labelled set
     pool = slice(labelled, None)
     inputs = Inputs(
@@ -162,6 +164,7 @@ def two_stage_smartray(path: Path, budget: int, labelled: int) -> tuple[float, l
 def two_stage_numpy(path: Path, budget: int, labelled: int) -> tuple[float, list[int]]:
     start = time.perf_counter()
     emb, _, columns = read_table(path)
+    READ.append(time.perf_counter() - start)
     margin = columns["margin"][labelled:]
     keep = np.sort(np.argsort(margin, kind="stable")[: 10 * budget])
     picks = brute_kcenter(emb[labelled:][keep], budget, emb[:labelled])
@@ -195,8 +198,9 @@ def rounds(name: str, runs: int, ours, baseline) -> None:  # type: ignore[no-unt
         same = sum(p == q for p, q in zip(picks_a, picks_b, strict=True))
         ratios.append(b / a)
         ours_s.append(a)
+        read = f" (reading the table: {READ[-2]:.2f} s and {READ[-1]:.2f} s)" if READ else ""
         print(f"{name} round {r}: smartray {a:.2f} s, numpy {b:.2f} s, speed-up {b / a:.2f}x, "
-              f"same picks {same}/{len(picks_a)}", flush=True)  # fmt: skip
+              f"same picks {same}/{len(picks_a)}{read}", flush=True)  # fmt: skip
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"== {name}: smartray median {np.median(ours_s):.2f} s ({min(ours_s):.2f}-"

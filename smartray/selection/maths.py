@@ -344,11 +344,20 @@ def prefilter(score: F32, keep: int, groups: np.ndarray | None = None) -> np.nda
 
     The most uncertain row of each component stands for it (the second stage can pick
     one per component anyway), and the `keep` components with the highest scores pass:
-    survivors never crowd into a few videos or duplicate groups.
+    survivors never crowd into a few videos or duplicate groups. Only the top rows are
+    sorted (doubling their number while components repeat), not the whole pool.
     """
     score = np.asarray(score, np.float64)
-    order = np.argsort(-score, kind="stable")
-    if groups is not None:
-        _, first = np.unique(np.asarray(groups)[order], return_index=True)
-        order = order[np.sort(first)]  # each component's best row, best first
-    return np.sort(order[:keep])
+    n = len(score)
+    k = min(n, keep)
+    while k > 0:
+        top = np.argpartition(-score, k - 1)[:k] if k < n else np.arange(n)
+        top = top[np.lexsort((top, -score[top]))]  # best first; ties by row
+        if groups is None:
+            return np.sort(top[:keep])
+        _, first = np.unique(np.asarray(groups)[top], return_index=True)
+        best = top[np.sort(first)]  # each component's best row, best first
+        if len(best) >= keep or k == n:
+            return np.sort(best[:keep])
+        k = min(n, 2 * k)
+    return np.arange(0)
