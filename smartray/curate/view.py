@@ -41,8 +41,13 @@ class AssetView:
         return list(self.table.column_names)
 
 
-def asset_view(lake: Lake, assets_version: int | None = None) -> AssetView:
+def asset_view(
+    lake: Lake, assets_version: int | None = None, pins: dict[str, int | None] | None = None
+) -> AssetView:
     """Reads the view; `assets` is pinned to `assets_version` (latest if None).
+
+    `pins` fixes `dup_groups` and `asset_sources` too (a table pinned to None reads as
+    absent); without it they are read at their latest versions.
 
     Raises:
         ConfigError: the lake has no assets yet.
@@ -63,12 +68,13 @@ def asset_view(lake: Lake, assets_version: int | None = None) -> AssetView:
     groups = pa.table(
         {"asset_id": pa.array([], pa.string()), "dup_group": pa.array([], pa.string())}
     )
-    if lake.exists(DUP_GROUPS.name):
-        dt = lake.delta(DUP_GROUPS.name)
+    pins = pins or {}
+    if _present(lake, DUP_GROUPS.name, pins):
+        dt = lake.delta(DUP_GROUPS.name, pins.get(DUP_GROUPS.name))
         versions["dup_groups"] = dt.version()
         groups = dt.to_pyarrow_dataset().to_table(columns=["asset_id", "dup_group"])
     table = _left_join(table, groups, "asset_id")
-    first = _first_sources(lake, versions)
+    first = _first_sources(lake, versions, pins)
     src = _lookup(first, table.column("asset_id"))
     for link in ("video_id", "parent_id"):
         src = pc.coalesce(src, _lookup(first, table.column(link)))
@@ -81,10 +87,17 @@ def asset_view(lake: Lake, assets_version: int | None = None) -> AssetView:
     return AssetView(table.combine_chunks(), versions)
 
 
-def _first_sources(lake: Lake, versions: dict[str, int]) -> dict[str, str]:
-    if not lake.exists(ASSET_SOURCES.name):
+def _present(lake: Lake, name: str, pins: dict[str, int | None]) -> bool:
+    """Whether table `name` is read: it exists and is not pinned to None (absent then)."""
+    return lake.exists(name) and (name not in pins or pins[name] is not None)
+
+
+def _first_sources(
+    lake: Lake, versions: dict[str, int], pins: dict[str, int | None]
+) -> dict[str, str]:
+    if not _present(lake, ASSET_SOURCES.name, pins):
         return {}
-    dt = lake.delta(ASSET_SOURCES.name)
+    dt = lake.delta(ASSET_SOURCES.name, pins.get(ASSET_SOURCES.name))
     versions["asset_sources"] = dt.version()
     rows = dt.to_pyarrow_dataset().to_table(columns=["asset_id", "source_uri", "recorded_at"])
     rows = rows.sort_by([("asset_id", "ascending"), ("recorded_at", "ascending"),

@@ -515,6 +515,7 @@ def _rows(
                 "splits_version": pins.of("splits"),
                 "predictions_version": pins.of("predictions"),
                 "dup_groups_version": pins.of("dup_groups"),
+                "asset_sources_version": pins.of("asset_sources"),
                 "batches_version": pins.of("batches"),
                 "run_id": run_id,
                 "selected_at": now,
@@ -545,7 +546,15 @@ def _recorded_round(
     pins = Pins(
         {
             name: first[f"{name}_version"]
-            for name in ("assets", "labels", "splits", "dup_groups", "batches", "predictions")
+            for name in (
+                "assets",
+                "asset_sources",
+                "labels",
+                "splits",
+                "dup_groups",
+                "batches",
+                "predictions",
+            )
         }
     )
     return config, rows, pins, (name, int(version))

@@ -24,12 +24,12 @@ from smartray.curate.view import asset_view
 from smartray.errors import ConfigError
 from smartray.sample.snapshots import snapshot_members
 from smartray.tables import ASSETS, SPLITS, LakeSession, TableSpec
-from smartray.tables.catalog import BATCHES, DUP_GROUPS, LABELS
+from smartray.tables.catalog import ASSET_SOURCES, BATCHES, DUP_GROUPS, LABELS
 from smartray.tables.filters import filter_table, text
 from smartray.tables.lake import Lake
 
 HELD_OUT = ("val", "test")
-PINNED = (ASSETS, LABELS, SPLITS, DUP_GROUPS, BATCHES)
+PINNED = (ASSETS, ASSET_SOURCES, LABELS, SPLITS, DUP_GROUPS, BATCHES)
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def build_pool(
             left_out["picked before"] += 1
         else:
             candidates.append(aid)
-    candidates = _narrow(session, lake, candidates, assets_version, snapshot, where, left_out)
+    candidates = _narrow(lake, candidates, pins, snapshot, where, left_out)
     component = _components(session, pins, assets)
     blocked = {component[a] for a in labelled | picked if a in component}
     ids = []
@@ -168,10 +168,9 @@ def _held_out(session: LakeSession, pins: Pins, split: str | None) -> set[str]:
 
 
 def _narrow(
-    session: LakeSession,
     lake: Lake,
     ids: list[str],
-    assets_version: int,
+    pins: Pins,
     snapshot: str | None,
     where: str | None,
     left_out: Counter[str],
@@ -182,7 +181,7 @@ def _narrow(
         members = set(snapshot_members(lake, snapshot).column("asset_id").to_pylist())
         keep &= members
     if where:
-        view = asset_view(lake, assets_version).table
+        view = asset_view(lake, pins.of(ASSETS.name), pins.versions).table
         keep &= set(filter_table(view, where).column("asset_id").to_pylist())
     left_out["not in the snapshot or --where"] += len(ids) - len(keep)
     return [a for a in ids if a in keep]

@@ -432,6 +432,7 @@ BATCHES = TableSpec(
             _f("splits_version", pa.int64(), nullable=True),
             _f("predictions_version", pa.int64(), nullable=True),
             _f("dup_groups_version", pa.int64(), nullable=True),
+            _f("asset_sources_version", pa.int64(), nullable=True),  # --where's source_*
             _f("batches_version", pa.int64(), nullable=True),  # the earlier rounds
             _f("run_id", pa.string()),
             _f("selected_at", _UTC),
