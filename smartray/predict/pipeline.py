@@ -110,8 +110,9 @@ def predict_assets(
 ) -> dict[str, int]:
     """Scores the assets of `asset_ids` that `model` has no prediction for yet; commits.
 
-    With `mc_passes`, a prediction made with fewer Monte-Carlo passes counts as missing:
-    it is deleted, then scored again with them.
+    With `mc_passes`, a prediction made with another number of Monte-Carlo passes counts
+    as missing: it is deleted, then scored again with them (two commits: if the second
+    fails, a re-run scores the deleted pairs again).
 
     Returns counts: `assets` asked, `predicted` now, `already` there, `unreadable` (not
     in the pinned `assets` version).
@@ -125,7 +126,7 @@ def predict_assets(
         passes = pc.fill_null(done["mc_passes"], 0).to_pylist()
         wanted = set(asset_ids)
         for aid, n in zip(done["asset_id"].to_pylist(), passes, strict=True):
-            if n >= mc_passes:
+            if n == mc_passes or not mc_passes:  # BALD compares like with like: same passes
                 have.add(aid)
             elif aid in wanted:
                 redo.append(aid)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smartray.predict.config import Scoring
@@ -92,9 +94,9 @@ class SelectConfig(BaseModel):
         unknown = sorted(set(v) - set(OBJECTIVES))
         if unknown:
             raise ValueError(f"unknown objective(s) {unknown}: choose from {', '.join(OBJECTIVES)}")
-        if not v or any(w < 0 for w in v.values()) or not any(v.values()):
-            raise ValueError("weights must be >= 0 and not all 0")
-        return v
+        if any(not math.isfinite(w) or w < 0 for w in v.values()) or not any(v.values()):
+            raise ValueError(f"weights {v}: each must be a finite number >= 0, not all 0")
+        return {name: w for name, w in v.items() if w}  # a zero strength: not an objective
 
     @field_validator("prefilter_by")
     @classmethod

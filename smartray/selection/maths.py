@@ -302,7 +302,7 @@ def weighted(
     n = len(groups)
     static = np.zeros(n)
     for name, w in weights.items():
-        if name != "kcenter":
+        if name != "kcenter" and w:
             static += w * normalised(objectives[name])
     w_div = float(weights.get("kcenter", 0.0))
     cover = None
@@ -351,7 +351,11 @@ def prefilter(score: F32, keep: int, groups: np.ndarray | None = None) -> np.nda
     n = len(score)
     k = min(n, keep)
     while k > 0:
-        top = np.argpartition(-score, k - 1)[:k] if k < n else np.arange(n)
+        if k < n:  # the top k, and every row tied with the k-th: ties go by row below
+            kth = score[np.argpartition(-score, k - 1)[k - 1]]
+            top = np.flatnonzero(score >= kth)
+        else:
+            top = np.arange(n)
         top = top[np.lexsort((top, -score[top]))]  # best first; ties by row
         if groups is None:
             return np.sort(top[:keep])

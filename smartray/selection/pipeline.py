@@ -38,14 +38,15 @@ from smartray.predict.scorer import dropout_layers
 from smartray.selection import maths
 from smartray.selection.config import COLD_START, ScoreConfig, SelectConfig
 from smartray.selection.pool import Pins, Pool, build_pool
-from smartray.tables import ASSETS, SPLITS, Lake, LakeSession, RunSummary
+from smartray.tables import ASSETS, Lake, LakeSession, RunSummary
 from smartray.tables.catalog import BATCHES, MODELS, PREDICTIONS
 from smartray.tables.filters import text
 
 log = logging.getLogger(__name__)
 
 NO_MODEL = "none"
-POOL_ONTOLOGY = "pool_ontology"  # the settings key of the (name, version) a pool used
+POOL_ONTOLOGY = "pool_ontology"
+UNSCORED = "not scored by the model"  # the settings key of the (name, version) a pool used
 UNCERTAINTY = ("least-confidence", "margin", "entropy", "bald")
 DIVERSITY = ("kcenter", "badge", "weighted")
 
@@ -66,7 +67,7 @@ class ScoreSummary(RunSummary):
         mc = f" with {c['mc_passes']} MC-dropout passes" if c.get("mc_passes") else ""
         return (
             f"score {self.run_id}: model {self.model_id} on the pool of {c['pool']} asset(s) "
-            f"and {c['labelled_train']} labelled train asset(s){mc}: {c['predicted']} "
+            f"and {c['covered']} labelled train or picked asset(s){mc}: {c['predicted']} "
             f"predicted, {c['already']} already predicted"
         )
 
@@ -121,15 +122,13 @@ def score(
     )
     if not pool.ids:
         raise ConfigError(_empty(pool, config.experiment))
-    covered = sorted(_train_side(session, pins, split) & pool.labelled)
+    covered = pool.covered  # labelled train assets and earlier picks: k-center's centers
     scoring = PredictConfig(**config.scoring(), model=model.model_id)
     counts = predict_assets(
         session, lk, model, pool.ids + covered, scoring, ray_address, mc_passes=config.mc_dropout
     )
     session.counts.update(counts)
-    session.counts.update(
-        pool=len(pool.ids), labelled_train=len(covered), mc_passes=config.mc_dropout
-    )
+    session.counts.update(pool=len(pool.ids), covered=len(covered), mc_passes=config.mc_dropout)
     session.record()
     summary = ScoreSummary.of(session.run)
     summary.model_id = model.model_id
@@ -145,16 +144,6 @@ def _has_dropout(model: RecordedModel) -> None:
             "layer, so every pass would be the same and BALD would be 0: score it without "
             "--mc-dropout, or train a model with dropout (small-cnn has one)"
         )
-
-
-def _train_side(session: LakeSession, pins: Pins, split: str) -> set[str]:
-    rows = pins.read(
-        session,
-        SPLITS,
-        columns=["asset_id"],
-        filter=(text("split_name") == split) & (text("split") == "train"),
-    )
-    return set(rows["asset_id"].to_pylist())
 
 
 def _empty(pool: Pool, experiment: str) -> str:
@@ -180,10 +169,14 @@ class SelectSummary(RunSummary):
         c = self.counts
         by = f"model {self.model_id}" if self.model_id else "no model (cold start)"
         stage = f", two-stage over the {c['survivors']} most uncertain" if c["survivors"] else ""
+        unscored = (
+            f" ({c['unscored']} left out: not scored by the model, run `smartray score`)"
+            if c.get("unscored") else ""
+        )  # fmt: skip
         return (
             f"select {self.run_id}: experiment {self.experiment!r} round {self.round}: "
             f"{c['picked']} of a pool of {c['pool']} asset(s) by {self.strategy} with {by}"
-            f"{stage}; batches v{self.versions.get('batches', '?')}"
+            f"{stage}{unscored}; batches v{self.versions.get('batches', '?')}"
         )
 
 
@@ -258,7 +251,8 @@ def select(
     seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
     picks, survivors = choose(inputs, config, seed)
     ids = [inputs.ids[i] for i in picks.index]
-    session.counts.update(picked=len(ids), pool=len(inputs.ids), survivors=survivors)
+    session.counts.update(picked=len(ids), pool=len(inputs.ids), survivors=survivors,
+                          unscored=pool.left_out[UNSCORED])  # fmt: skip
     if recorded:
         _compare(recorded, ids, config.experiment, replay)
         round_no = int(recorded[0]["round"])
@@ -267,6 +261,7 @@ def select(
         rows = _rows(
             inputs, picks, config, model, seed, round_no, pins, session.run_id, split, ontology
         )
+        _round_is_free(session, config.experiment, round_no)
         session.commit(BATCHES, pa.Table.from_pylist(rows, BATCHES.schema))
         session.record()
     summary = SelectSummary.of(session.run)
@@ -297,7 +292,7 @@ def _inputs(
     session: LakeSession, pins: Pins, pool: Pool, model: RecordedModel | None, cfg: SelectConfig
 ) -> Inputs:
     """The pool's scores (or descriptors at cold start) as arrays, in `pool.ids` order."""
-    covered = sorted(pool.labelled | pool.picked)
+    covered = pool.covered
     wants_vectors = cfg.strategy in DIVERSITY
     if model is None:
         vectors = _descriptors(session, pins, pool.ids + covered) if wants_vectors else {}
@@ -329,7 +324,10 @@ def _inputs(
     if not keep:
         raise ConfigError(_unscored(model))
     if len(keep) < len(pool.ids):
-        pool.left_out["not scored by the model"] += len(pool.ids) - len(keep)
+        pool.left_out[UNSCORED] += len(pool.ids) - len(keep)
+        log.warning("%d pool asset(s) have no prediction by model %s and cannot be picked: "
+                    "run `smartray score` first to include them", len(pool.ids) - len(keep),
+                    model.model_id)  # fmt: skip
     ids = [pool.ids[k] for k in keep]
     take = pa.array([row[a] for a in ids], pa.int64())
     picked = table.take(take)
@@ -459,6 +457,25 @@ def _next_round(session: LakeSession, pins: Pins, experiment: str) -> int:
         filter=text("experiment") == experiment,
     )
     return int(pc.max(rows["round"]).as_py() or 0) + 1 if rows.num_rows else 1
+
+
+def _round_is_free(session: LakeSession, experiment: str, round_no: int) -> None:
+    """Refuses to write a round another `select` wrote since this one pinned `batches`.
+
+    Raises:
+        SmartrayError: the round is taken (exit 1: select again, it becomes the next).
+    """
+    latest = session.latest_version(BATCHES) if session.exists(BATCHES) else None
+    if latest is None:
+        return
+    taken = session.read(BATCHES, columns=["asset_id"], version=latest,
+                         filter=(text("experiment") == experiment)
+                         & (pc.field("round") == round_no))  # fmt: skip
+    if taken.num_rows:
+        raise SmartrayError(
+            f"experiment {experiment!r} round {round_no} was written by another select "
+            "while this one ran; nothing written: select again for the next round"
+        )
 
 
 def _rows(

@@ -4,8 +4,9 @@ The pool is every asset of `assets` with no approved label under the ontology (n
 and version), except those on the `val` or `test` side of the experiment's split (they
 stay fixed, so learning curves are honest) and those an earlier round of the experiment
 picked; a snapshot or `--where` narrows it. Rows of one near-duplicate group
-(`dup_groups`) or one video are one *component*: a component that holds a labelled or
-picked asset leaves the pool, and a batch takes one asset per component.
+(`dup_groups`), one video, or an augmented asset and its parent are one *component*: a
+component that holds a labelled, val/test or picked asset leaves the pool, and a batch
+takes one asset per component.
 
 Every table is read at a version `Pins` names, so a recorded round is rebuilt exactly.
 """
@@ -68,6 +69,7 @@ class Pool:
         groups: Component id per candidate (equal ids: one duplicate group or video).
         labelled: The assets with an approved label under the ontology.
         picked: The assets earlier rounds of the experiment picked.
+        train: The `train` side of the split (None: no split, every asset).
         left_out: Why other assets are not candidates, counted.
     """
 
@@ -75,7 +77,18 @@ class Pool:
     groups: np.ndarray
     labelled: set[str]
     picked: set[str]
+    train: set[str] | None = None
     left_out: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def covered(self) -> list[str]:
+        """What a batch should be far from (k-center's centers), sorted.
+
+        The labelled assets the model may learn (`train` side) and those picked before;
+        never val or test: held-out data must not steer the selection.
+        """
+        learnt = self.labelled if self.train is None else self.labelled & self.train
+        return sorted(learnt | self.picked)
 
     @property
     def components(self) -> int:
@@ -102,11 +115,13 @@ def build_pool(
     assets_version = pins.of(ASSETS.name)
     if assets_version is None:
         raise ConfigError(f"lake {lake.uri!r} has no assets yet: run `smartray ingest` first")
-    assets = session.read(ASSETS, columns=["asset_id", "video_id"], version=assets_version)
+    assets = session.read(
+        ASSETS, columns=["asset_id", "video_id", "parent_id"], version=assets_version
+    )
     every = assets["asset_id"].to_pylist()
     labelled = _labelled(session, pins, ontology)
     picked = _picked(session, pins, experiment)
-    held = _held_out(session, pins, split)
+    held, train = _sides(session, pins, split)
     left_out: Counter[str] = Counter()
     candidates = []
     for aid in every:
@@ -120,15 +135,15 @@ def build_pool(
             candidates.append(aid)
     candidates = _narrow(lake, candidates, pins, snapshot, where, left_out)
     component = _components(session, pins, assets)
-    blocked = {component[a] for a in labelled | picked if a in component}
+    blocked = {component[a] for a in labelled | picked | held if a in component}
     ids = []
     for aid in sorted(candidates):
         if component[aid] in blocked:
-            left_out["same group or video as a labelled or picked asset"] += 1
+            left_out["same group or video as a labelled, val/test or picked asset"] += 1
         else:
             ids.append(aid)
     groups = np.array([component[a] for a in ids], np.int64)
-    return Pool(ids, groups, labelled, picked, left_out)
+    return Pool(ids, groups, labelled, picked, train, left_out)
 
 
 def _labelled(session: LakeSession, pins: Pins, ontology: tuple[str, int]) -> set[str]:
@@ -152,19 +167,17 @@ def _picked(session: LakeSession, pins: Pins, experiment: str) -> set[str]:
     return set(rows["asset_id"].to_pylist())
 
 
-def _held_out(session: LakeSession, pins: Pins, split: str | None) -> set[str]:
+def _sides(session: LakeSession, pins: Pins, split: str | None) -> tuple[set[str], set[str] | None]:
+    """The split's val/test assets (held out) and its train assets (None: no split)."""
     if split is None:
-        return set()
-    rows = pins.read(
-        session,
-        SPLITS,
-        columns=["asset_id", "split"],
-        filter=text("split_name") == split,
-    )
+        return set(), None
+    rows = pins.read(session, SPLITS, columns=["asset_id", "split"],
+                     filter=text("split_name") == split)  # fmt: skip
     if not rows.num_rows:
         raise ConfigError(f"--split {split!r}: no split of that name (`smartray split` makes one)")
     held = rows.filter(pc.is_in(rows["split"], pa.array(HELD_OUT)))
-    return set(held["asset_id"].to_pylist())
+    train = rows.filter(pc.equal(rows["split"], "train"))
+    return set(held["asset_id"].to_pylist()), set(train["asset_id"].to_pylist())
 
 
 def _narrow(
@@ -188,7 +201,7 @@ def _narrow(
 
 
 def _components(session: LakeSession, pins: Pins, assets: pa.Table) -> dict[str, int]:
-    """Asset id -> component id: assets linked by a duplicate group or a video share one."""
+    """Asset id -> component id, shared through a duplicate group, a video or a parent."""
     ids = assets["asset_id"].to_pylist()
     parent = list(range(len(ids)))
 
@@ -210,6 +223,11 @@ def _components(session: LakeSession, pins: Pins, assets: pa.Table) -> dict[str,
     for i, video in enumerate(assets["video_id"].to_pylist()):
         if video is not None:
             link(i, "v:" + video)
+    for i, origin in enumerate(assets["parent_id"].to_pylist()):
+        if origin is not None:  # an augmented child goes with its parent
+            link(i, "a:" + origin)
+            if origin in row:
+                link(row[origin], "a:" + origin)
     if pins.of(DUP_GROUPS.name) is not None:
         groups = session.read(
             DUP_GROUPS, columns=["asset_id", "dup_group"], version=pins.of(DUP_GROUPS.name)

@@ -126,8 +126,9 @@ def test_a_duplicate_group_gives_one_pick_and_a_labelled_ones_copy_none(experime
     """Cold start (no model in the experiment): the whole pool, one asset per group."""
     lake = experiment
     argv = ["--lake", lake, "--experiment", "cold", "--split", "main", "--strategy", "random"]
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as e:
         select_job.main([*argv, "--budget", "100000"])
+    assert e.value.code == 2
     (components,) = re.findall(r"in (\d+) duplicate group", capsys.readouterr().err)
     select_job.main([*argv, "--budget", components])
     assert "no model (cold start)" in capsys.readouterr().out
@@ -200,6 +201,7 @@ def test_bad_requests_exit_2_and_write_no_batch(experiment, capsys, tmp_path):
         (["--budget", "5", "--experiment", "new", "--split", "main", "--strategy", "margin"],
          "has no model to score the pool"),
         (["--budget", "5", "--weights", "margin=x"], "write NAME=STRENGTH"),
+        (["--budget", "5", "--strategy", "weighted", "--weights", "margin=nan"], "finite number"),
     ]:  # fmt: skip
         with pytest.raises(SystemExit) as e:
             select_job.main(["--lake", lake, "--experiment", "al", *argv])

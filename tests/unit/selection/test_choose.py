@@ -140,3 +140,19 @@ def test_two_stage_fills_the_budget_when_the_most_uncertain_rows_share_a_video(s
     picks, survivors = pipeline.choose(inputs, cfg, seed=0)
     assert survivors == 30
     assert len(picks.index) == 3  # one frame of the video, and two more components
+
+
+def test_a_zero_strength_is_no_objective_and_a_non_finite_one_is_refused():
+    from pydantic import ValidationError
+
+    from smartray.selection.config import SelectConfig
+
+    cfg = SelectConfig(experiment="e", budget=3, strategy="weighted",
+                       weights={"margin": 1.0, "bald": 0.0})  # fmt: skip
+    assert cfg.weights == {"margin": 1.0}
+    inputs = pool(40, seed=1)
+    picks, _ = pipeline.choose(inputs, cfg, seed=0)  # bald's scores are never asked for
+    assert len(picks.index) == 3
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValidationError, match="finite number >= 0"):
+            SelectConfig(experiment="e", budget=3, weights={"margin": bad})
