@@ -18,6 +18,11 @@ Class probabilities come from a fixed random linear head on the embedding.
 2. Exact k-center (`--kc-rows 100000 --kc-dim 512 --kc-picks 1000`, 100 labelled
    centers): `maths.kcenter_greedy` against the plain numpy greedy, checked to pick the
    same rows in the same order. Goal: >= 2x numpy.
+3. `--part select`: `smartray.selection.select` end to end, each run in a fresh process
+   (time and peak RSS), on a lake of 1,000,000 assets (rows with placeholder image
+   bytes), their 1,000,000 predictions (the embeddings of part 1), 1,000 approved
+   labels, a split, an ontology and a model row: the pool built from the pinned tables,
+   the scores read, two stages, the round committed. Goal: under 60 s.
 
 Rounds are interleaved (smartray, baseline, ...); medians with their ranges.
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -126,6 +132,79 @@ def build_table(rows: int, dim: int) -> Path:
     return path
 
 
+def build_lake(rows: int, dim: int, labelled: int = 1000) -> Path:
+    """A lake of `rows` assets scored by one model (written once; see part 3)."""
+    import json
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from jobs import ontology as ontology_job
+    from smartray.tables.catalog import ASSETS, LABELS, MODELS, SPLITS
+    from smartray.testing import _value
+    from smartray.testing import rows as spec_rows
+
+    lake = OUT / f"lake-{rows}x{dim}"
+    if (lake / "batches").exists() or (lake / "models" / "_delta_log").exists():
+        return lake
+    source = build_table(rows, dim)
+    ids = pa.array([f"{i:064x}" for i in range(rows)])
+
+    def constant(spec, n, **columns):  # type: ignore[no-untyped-def]
+        data = {}
+        for f in spec.schema:
+            if f.name in columns:
+                data[f.name] = columns[f.name]
+            elif f.nullable:
+                data[f.name] = pa.nulls(n, f.type)
+            else:
+                data[f.name] = pa.repeat(pa.scalar(_value(f, 0), f.type), n)
+        return pa.table(data, schema=spec.schema)
+
+    write_deltalake(str(lake / "assets"), constant(ASSETS, rows, asset_id=ids))
+    split = constant(SPLITS, rows, asset_id=ids, split_name=pa.repeat("bench", rows),
+                     split=pa.repeat("train", rows))  # fmt: skip
+    write_deltalake(str(lake / "splits"), split)
+    ontology_job.main(["add", "schemas/ontologies/fashion-mnist.yaml", "--lake", str(lake)])
+    labels = spec_rows(LABELS, labelled, ontology="fashion-mnist", ontology_version=1,
+                       kind="class")  # fmt: skip
+    labels = labels.set_column(0, "asset_id", ids[:labelled])
+    write_deltalake(str(lake / "labels"), labels)
+    classes = [{"index": i, "class_id": i, "name": f"c{i}"} for i in range(10)]
+    model = spec_rows(MODELS, 1, model_id="bench-model", experiment="bench",
+                      ontology="fashion-mnist", ontology_version=1, split_name="bench",
+                      classes=json.dumps(classes),
+                      config=json.dumps({"image_size": 28}), checkpoint_sha256="{}")  # fmt: skip
+    write_deltalake(str(lake / "models"), model)
+    from deltalake import DeltaTable
+
+    scored = DeltaTable(str(source)).to_pyarrow_dataset()
+    from smartray.tables.catalog import PREDICTIONS
+
+    for batch in scored.to_batches(batch_size=200_000):
+        t = pa.Table.from_batches([batch])
+        n = t.num_rows
+        columns = {name: t[name] for name in t.column_names}
+        columns["model_id"] = pa.repeat("bench-model", n)
+        full = constant(PREDICTIONS, n, **columns)
+        write_deltalake(str(lake / "predictions"), full, mode="append")
+    return lake
+
+
+def select_end_to_end(lake: Path, budget: int) -> None:
+    """One `select` in this process; prints its line, seconds and peak RSS."""
+    from smartray.selection import SelectConfig, select
+
+    start = time.perf_counter()
+    summary = select(SelectConfig(experiment="bench", budget=budget, strategy="kcenter",
+                                  seed=0), lake=str(lake))  # fmt: skip
+    took = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{summary.line()}\nselect end to end: {took:.2f} s, peak RSS {peak:.0f} MiB",
+          flush=True)  # fmt: skip
+    gc.collect()
+
+
 def read_table(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The table as `select` reads it: embeddings, probabilities, uncertainty columns."""
     from deltalake import DeltaTable
@@ -212,7 +291,8 @@ def rounds(name: str, runs: int, ours, baseline) -> None:  # type: ignore[no-unt
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=("both", "two-stage", "kcenter"), default="both")
+    ap.add_argument("--part", choices=("both", "two-stage", "kcenter", "select", "one-select"),
+                    default="both")  # fmt: skip
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=128)
@@ -222,6 +302,20 @@ def main() -> None:
     ap.add_argument("--kc-picks", type=int, default=1000)
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.part == "one-select":  # a fresh process of part 3
+        select_end_to_end(build_lake(args.rows, args.dim), args.budget)
+        return
+    if args.part == "select":
+        import subprocess
+
+        lake = build_lake(args.rows, args.dim)
+        print(f"select end to end: {args.budget} from {args.rows} assets ({lake})", flush=True)
+        for _ in range(args.runs):
+            shutil.rmtree(lake / "batches", ignore_errors=True)  # each run is round 1
+            subprocess.run([sys.executable, __file__, "--part", "one-select", "--rows",
+                            str(args.rows), "--dim", str(args.dim), "--budget",
+                            str(args.budget)], check=True)  # fmt: skip
+        return
     if args.part in ("both", "kcenter"):
         x = fashion_embeddings(args.kc_rows, args.kc_dim)
         centers = x[np.random.default_rng(2).choice(len(x), 100, replace=False)]

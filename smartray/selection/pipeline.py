@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,16 +181,37 @@ class SelectSummary(RunSummary):
         )
 
 
+# asset ids -> their embeddings [n, D] and probabilities [n, C], in that order, and the
+# embeddings of the covered assets that have one (k-center's centers)
+Fetch = Callable[[list[str]], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+
+
 @dataclass
 class Inputs:
-    """What a strategy reads, one row per pool candidate (sorted by asset id)."""
+    """What a strategy reads, one row per pool candidate (sorted by asset id).
+
+    The scalar scores are held for the whole pool; the vectors (embedding, probabilities)
+    are either held too (`embedding`, `probabilities`, `centers`: tests, cold start) or
+    fetched by `fetch` for the rows a strategy uses: after a two-stage prefilter, only the
+    survivors' are ever read.
+    """
 
     ids: list[str]
     groups: np.ndarray
     columns: dict[str, np.ndarray]  # confidence, margin, entropy, mutual_info, ... [N]
-    probabilities: np.ndarray | None  # [N, C]
-    embedding: np.ndarray | None  # [N, D]; descriptors at cold start
-    centers: np.ndarray | None  # embeddings of what is labelled or picked
+    probabilities: np.ndarray | None = None  # [N, C]
+    embedding: np.ndarray | None = None  # [N, D]; descriptors at cold start
+    centers: np.ndarray | None = None  # embeddings of what is labelled or picked
+    fetch: Fetch | None = None
+
+    def vectors(self, rows: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None,
+                                                 np.ndarray | None]:  # fmt: skip
+        """Embeddings and probabilities of `rows`, and the centers."""
+        if self.fetch is not None:
+            return self.fetch([self.ids[i] for i in rows.tolist()])
+        emb = self.embedding[rows] if self.embedding is not None else None
+        probs = self.probabilities[rows] if self.probabilities is not None else None
+        return emb, probs, self.centers
 
 
 def select(
@@ -298,48 +320,43 @@ def _inputs(
         vectors = _descriptors(session, pins, pool.ids + covered) if wants_vectors else {}
         emb = np.stack([vectors[a] for a in pool.ids]) if vectors else None
         known = [vectors[a] for a in covered if a in vectors]
-        return Inputs(pool.ids, pool.groups, {}, None, emb, np.stack(known) if known else None)
+        centers = np.stack(known) if known else None
+        return Inputs(pool.ids, pool.groups, {}, embedding=emb, centers=centers)
     version = pins.of(PREDICTIONS.name)
     if version is None:
         raise ConfigError(_unscored(model))
-    cols = [
-        "asset_id",
-        "predicted_index",
-        "predicted_class_id",
-        "predicted_class",
-        "confidence",
-        "margin",
-        "entropy",
-        "mutual_info",
-        "mc_passes",
-        "probabilities",
-    ]
-    if wants_vectors:
-        cols.append("embedding")
-    table = session.read(
-        PREDICTIONS, columns=cols, version=version, filter=text("model_id") == model.model_id
-    )
-    row = {a: i for i, a in enumerate(table["asset_id"].to_pylist())}
-    keep = [k for k, a in enumerate(pool.ids) if a in row]
-    if not keep:
+    cols = ["asset_id", "predicted_index", "predicted_class_id", "predicted_class",
+            "confidence", "margin", "entropy", "mutual_info", "mc_passes"]  # fmt: skip
+    mine = text("model_id") == model.model_id
+    table = session.read(PREDICTIONS, columns=cols, version=version, filter=mine)
+    at = pc.index_in(pa.array(pool.ids, pa.string()), value_set=table["asset_id"])
+    keep = np.flatnonzero(pc.is_valid(at).to_numpy(zero_copy_only=False))
+    if not len(keep):
         raise ConfigError(_unscored(model))
     if len(keep) < len(pool.ids):
         pool.left_out[UNSCORED] += len(pool.ids) - len(keep)
         log.warning("%d pool asset(s) have no prediction by model %s and cannot be picked: "
                     "run `smartray score` first to include them", len(pool.ids) - len(keep),
                     model.model_id)  # fmt: skip
-    ids = [pool.ids[k] for k in keep]
-    take = pa.array([row[a] for a in ids], pa.int64())
-    picked = table.take(take)
-    columns = {name: picked[name].to_numpy(zero_copy_only=False) for name in cols[1:9]}
-    probs = _matrix(picked["probabilities"])
-    emb = _matrix(picked["embedding"]) if wants_vectors else None
-    centers = None
-    if wants_vectors:
-        have = [row[a] for a in covered if a in row]
-        if have:
-            centers = _matrix(table.take(pa.array(have, pa.int64()))["embedding"])
-    return Inputs(ids, pool.groups[keep], columns, probs, emb, centers)
+    picked = table.take(at.take(pa.array(keep)))
+    columns = {name: picked[name].to_numpy(zero_copy_only=False) for name in cols[1:]}
+    ids = [pool.ids[k] for k in keep.tolist()]
+    covered = pool.covered
+
+    def fetch(wanted: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The vectors of `wanted` (all scored) and of the scored covered assets: one scan."""
+        both = pa.array(wanted + covered, pa.string())
+        these = mine & pc.field("asset_id").isin(both)
+        vectors = ["asset_id", "embedding", "probabilities"]
+        rows = session.read(PREDICTIONS, columns=vectors, version=version, filter=these)
+        where = pc.index_in(pa.array(wanted, pa.string()), value_set=rows["asset_id"])
+        chosen = rows.take(where)
+        found = pc.index_in(pa.array(covered, pa.string()), value_set=rows["asset_id"])
+        centers = rows.take(found.drop_null())["embedding"]
+        return (_matrix(chosen["embedding"]), _matrix(chosen["probabilities"]),
+                _matrix(centers) if len(centers) else None)  # fmt: skip
+
+    return Inputs(ids, pool.groups[keep], columns, fetch=fetch if wants_vectors else None)
 
 
 def _unscored(model: RecordedModel) -> str:
@@ -422,14 +439,14 @@ def choose(inputs: Inputs, cfg: SelectConfig, seed: int) -> tuple[maths.Picks, i
                                inputs.groups)  # fmt: skip
         survivors = len(rows)
     groups = inputs.groups[rows]
-    emb = inputs.embedding[rows] if inputs.embedding is not None else None
+    emb, probs, centers = inputs.vectors(rows)
     if strategy == "kcenter":
         assert emb is not None
-        picks = maths.kcenter_greedy(emb, cfg.budget, groups, inputs.centers, seed)
+        picks = maths.kcenter_greedy(emb, cfg.budget, groups, centers, seed)
     elif strategy == "badge":
         assert emb is not None
-        assert inputs.probabilities is not None
-        picks = maths.badge(inputs.probabilities[rows], emb, cfg.budget, groups, seed)
+        assert probs is not None
+        picks = maths.badge(probs, emb, cfg.budget, groups, seed)
     else:
         objectives = {
             name: uncertainty_of(name, inputs.columns)[rows]
@@ -443,7 +460,7 @@ def choose(inputs: Inputs, cfg: SelectConfig, seed: int) -> tuple[maths.Picks, i
             cfg.budget,
             groups,
             embedding=emb,
-            centers=inputs.centers,
+            centers=centers,
             predicted=predicted if cfg.class_balance else None,
         )
     return maths.Picks(rows[picks.index], picks.score), survivors
