@@ -12,7 +12,8 @@ pinned versions, picks `budget` assets with a strategy (`maths.py`), and appends
 3. Read the model's predictions of the pool (and of the labelled assets: k-center's
    centers). Cold start (no model): the stored 32x32 image descriptors instead.
 4. Pools over `prefilter_over` are two-stage for the diversity strategies: the most
-   uncertain `prefilter_factor x budget` rows, then diversity among them.
+   uncertain `prefilter_factor x budget` rows (at cold start a seeded sample), then
+   diversity among them; only their vectors are read.
 5. Commit the round to `batches`.
 """
 
@@ -317,11 +318,15 @@ def _inputs(
     covered = pool.covered
     wants_vectors = cfg.strategy in DIVERSITY
     if model is None:
-        vectors = _descriptors(session, pins, pool.ids + covered) if wants_vectors else {}
-        emb = np.stack([vectors[a] for a in pool.ids]) if vectors else None
-        known = [vectors[a] for a in covered if a in vectors]
-        centers = np.stack(known) if known else None
-        return Inputs(pool.ids, pool.groups, {}, embedding=emb, centers=centers)
+
+        def descriptors(wanted: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            """The descriptors of `wanted` and of the covered assets (no probabilities)."""
+            vectors = _descriptors(session, pins, wanted + covered)
+            known = [vectors[a] for a in covered if a in vectors]
+            emb = np.stack([vectors[a] for a in wanted])
+            return emb, np.zeros((len(wanted), 0)), np.stack(known) if known else None
+
+        return Inputs(pool.ids, pool.groups, {}, fetch=descriptors if wants_vectors else None)
     version = pins.of(PREDICTIONS.name)
     if version is None:
         raise ConfigError(_unscored(model))
@@ -433,10 +438,11 @@ def choose(inputs: Inputs, cfg: SelectConfig, seed: int) -> tuple[maths.Picks, i
         ), 0
     rows = np.arange(n)
     survivors = 0
-    if n > cfg.prefilter_over and inputs.columns:
+    if n > cfg.prefilter_over:  # two stages: the most uncertain (cold start: a sample)
         keep = min(n, cfg.prefilter_factor * cfg.budget)
-        rows = maths.prefilter(uncertainty_of(cfg.prefilter_by, inputs.columns), keep,
-                               inputs.groups)  # fmt: skip
+        first = (uncertainty_of(cfg.prefilter_by, inputs.columns) if inputs.columns
+                 else np.random.default_rng(seed).random(n))  # fmt: skip
+        rows = maths.prefilter(first, keep, inputs.groups)
         survivors = len(rows)
     groups = inputs.groups[rows]
     emb, probs, centers = inputs.vectors(rows)

@@ -101,13 +101,18 @@ def test_a_pool_over_prefilter_over_is_two_stage(strategy):
     assert one_stage == 0
 
 
-def test_a_large_pool_at_cold_start_has_no_first_stage():
+def test_a_large_pool_at_cold_start_samples_its_first_stage_from_the_seed():
     inputs = pool(300, seed=2)
     inputs.columns, inputs.probabilities = {}, None  # no model: descriptors only
-    picks, survivors = pipeline.choose(inputs, config("kcenter", prefilter_over=100), seed=3)
-    assert survivors == 0
-    want = maths.kcenter_greedy(inputs.embedding, 5, inputs.groups, inputs.centers, 3)
-    assert picks.index.tolist() == want.index.tolist()
+    cfg = config("kcenter", prefilter_over=100, prefilter_factor=4)
+    picks, survivors = pipeline.choose(inputs, cfg, seed=3)
+    assert survivors == 20  # 4 x the budget of 5
+    sample = maths.prefilter(np.random.default_rng(3).random(300), 20, inputs.groups)
+    want = maths.kcenter_greedy(inputs.embedding[sample], 5, inputs.groups[sample],
+                                inputs.centers, 3)  # fmt: skip
+    assert picks.index.tolist() == sample[want.index].tolist()
+    again, _ = pipeline.choose(inputs, cfg, seed=3)
+    assert again.index.tolist() == picks.index.tolist()
 
 
 @pytest.mark.parametrize("strategy", ["kcenter", "badge"])
