@@ -111,8 +111,10 @@ def predict_assets(
     """Scores the assets of `asset_ids` that `model` has no prediction for yet; commits.
 
     With `mc_passes`, a prediction made with another number of Monte-Carlo passes counts
-    as missing: it is deleted, then scored again with them (two commits: if the second
-    fails, a re-run scores the deleted pairs again).
+    as missing and is scored again with them; the parts are then read back and committed
+    as one upsert (a MERGE on the key), so the old rows are replaced in the same commit
+    that adds the new ones (the driver holds those rows then: all of them, embeddings
+    included).
 
     Returns counts: `assets` asked, `predicted` now, `already` there, `unreadable` (not
     in the pinned `assets` version).
@@ -144,15 +146,30 @@ def predict_assets(
     finally:
         if started:
             ray.shutdown()
-    if redo:  # before the new rows go in: a (model, asset) pair is never there twice
-        quoted = ", ".join("'" + a.replace("'", "''") + "'" for a in sorted(redo))
-        model_id = model.model_id.replace("'", "''")
-        session.commit(PREDICTIONS, mode="where",
-                       predicate=f"model_id = '{model_id}' AND asset_id IN ({quoted})")  # fmt: skip
-    result = session.commit(PREDICTIONS, parts=parts, mode="parts")
+    if redo:  # rows to replace: one MERGE commits the new and the replaced rows at once
+        result = session.commit(PREDICTIONS, _read_parts(lake, parts), mode="upsert")
+        _delete_parts(lake, parts)
+    else:
+        result = session.commit(PREDICTIONS, parts=parts, mode="parts")
     counts["predicted"] = result.rows_written
     counts["unreadable"] = len(todo) - sum(p.num_records for p in parts)
     return counts
+
+
+def _read_parts(lake: Lake, parts: list[PartFile]) -> pa.Table:
+    """The rows of part files the actors wrote (uncommitted) into `predictions`' folder."""
+    import pyarrow.parquet as pq
+
+    fs, root = lake.location.filesystem()
+    tables = [pq.read_table(f"{root}/{PREDICTIONS.name}/{p.path}", filesystem=fs) for p in parts]
+    return pa.concat_tables(tables) if tables else PREDICTIONS.schema.empty_table()
+
+
+def _delete_parts(lake: Lake, parts: list[PartFile]) -> None:
+    """Removes part files whose rows went in another way (never referenced by the log)."""
+    fs, root = lake.location.filesystem()
+    for p in parts:
+        fs.delete_file(f"{root}/{PREDICTIONS.name}/{p.path}")
 
 
 def _wait_for_resources(config: Scoring, wait_s: float) -> None:

@@ -87,6 +87,12 @@ def test_score_then_margin_picks_the_smallest_margins_and_a_round_replays(experi
     predictions = rows_of(lake, "predictions", model_id=model["model_id"])
     assert len({p["asset_id"] for p in predictions}) == len(predictions)  # rescored, not doubled
     assert {p["mc_passes"] for p in predictions} == {4}
+    # every file on disk is one some version references: no uncommitted part was left
+    versions = range(Lake(lake).version("predictions") + 1)
+    logged = {
+        Path(f).name for v in versions for f in Lake(lake).delta("predictions", v).file_uris()
+    }
+    assert {f.name for f in Path(lake, "predictions").rglob("*.parquet")} == logged
     assert all(p["mutual_info"] >= 0 for p in predictions)
     assert max(p["mutual_info"] for p in predictions) > 0
     labelled = {r["asset_id"] for r in Lake(lake).table("labels").to_pylist()}
