@@ -23,7 +23,6 @@ Prints images/s of both and the median ratio (fed / bound) with its range. Goal:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -55,7 +54,7 @@ def timed(step: Any, n: int, warmup: int, device: torch.device) -> float:
 
 
 def run(args: argparse.Namespace) -> None:
-    from gpu_train import batches  # the same row-group loader, without augmentation
+    from gpu_train import batches, report  # the same loader (no augmentation), report
 
     from smartray.predict.scorer import Scorer
     from smartray.train import nets
@@ -99,11 +98,7 @@ def run(args: argparse.Namespace) -> None:
         rows.append({"round": r + 1, "fed_images_s": a, "bound_images_s": b, "ratio": a / b})
         print(f"round {r + 1}: scored from Parquet {a:.0f} images/s, model on device tensors "
               f"{b:.0f} images/s, ratio {a / b:.3f}", flush=True)  # fmt: skip
-    ratios = [row["ratio"] for row in rows]
-    print(f"== median ratio {np.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"device": name, "rounds": rows}, indent=2))
+    report(rows, name, args.json)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -173,11 +173,16 @@ def run(args: argparse.Namespace) -> None:
                      "ratio": fed_ips / bound_ips})  # fmt: skip
         print(f"round {r + 1}: fed {fed_ips:.0f} images/s, synthetic on the device "
               f"{bound_ips:.0f} images/s, ratio {fed_ips / bound_ips:.3f}", flush=True)  # fmt: skip
+    report(rows, name, args.json)
+
+
+def report(rows: list[dict[str, Any]], device: str, out: Path | None) -> None:
+    """Prints the rounds' median ratio with its range; writes them to `out` as JSON."""
     ratios = [row["ratio"] for row in rows]
     print(f"== median ratio {np.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"device": name, "rounds": rows}, indent=2))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"device": device, "rounds": rows}, indent=2))
 
 
 def main(argv: list[str] | None = None) -> None:
