@@ -440,6 +440,54 @@ BATCHES = TableSpec(
     ),
 )
 
+AL_ROUNDS = TableSpec(
+    name="al_rounds",
+    description="active-learning rounds (`smartray loop`): per experiment and round, the "
+    "labels that came back, the model trained on them and its accuracy, the batch selected "
+    "with it, every version the selection read and its seed (`loop --replay ROUND` selects "
+    "again from this row), and the run of each step",
+    key=("experiment", "round"),
+    schema=pa.schema(
+        [
+            _f("experiment", pa.string()),
+            _f("round", pa.int32()),  # = the round of the batch in `batches`
+            _f("strategy", pa.string()),  # as selected (cold start: random or kcenter)
+            _f("budget", pa.int32()),
+            _f("seed", pa.int64()),
+            _f("split_name", pa.string(), nullable=True),
+            _f("ontology", pa.string()),
+            _f("ontology_version", pa.int32()),
+            _f("model_id", pa.string(), nullable=True),  # null: cold start (no labels yet)
+            _f("init_model", pa.string(), nullable=True),  # fine-tuned from (null: afresh)
+            _f("labelled", pa.int64()),  # approved labels on the train side the model learnt
+            _f("asked", pa.int64()),  # assets of the previous batch
+            _f("answered", pa.int64()),  # of them, labelled when this round began
+            _f("imported", pa.int64()),  # annotation objects imported this round
+            _f("approved", pa.int64()),  # of them, approved by the loop's policy
+            _f("selected_ids", pa.list_(pa.string())),  # the batch, in pick order
+            _f("pool_size", pa.int64()),
+            _f("val_accuracy", pa.float64(), nullable=True),
+            _f("val_n", pa.int64(), nullable=True),
+            _f("test_accuracy", pa.float64(), nullable=True),
+            _f("test_n", pa.int64(), nullable=True),
+            _f("settings", pa.string()),  # JSON: the select settings, seed and pool ontology
+            # the versions the selection read: selecting again at them gives the same ids
+            _f("assets_version", pa.int64()),
+            _f("asset_sources_version", pa.int64(), nullable=True),
+            _f("labels_version", pa.int64(), nullable=True),
+            _f("splits_version", pa.int64(), nullable=True),
+            _f("dup_groups_version", pa.int64(), nullable=True),
+            _f("predictions_version", pa.int64(), nullable=True),
+            _f("batches_version", pa.int64(), nullable=True),
+            _f("runs", pa.string()),  # JSON: step -> run id (import, review, train, ...)
+            _f("export_uri", pa.string(), nullable=True),
+            _f("report_uri", pa.string(), nullable=True),
+            _f("run_id", pa.string()),  # the loop run
+            _f("finished_at", _UTC),
+        ]
+    ),
+)
+
 ALL_TABLES: dict[str, TableSpec] = {
     s.name: s
     for s in (
@@ -459,6 +507,7 @@ ALL_TABLES: dict[str, TableSpec] = {
         EVALUATIONS,
         LABEL_ISSUES,
         BATCHES,
+        AL_ROUNDS,
     )
 }
 
