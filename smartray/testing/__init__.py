@@ -32,6 +32,8 @@ def _value(field: pa.Field, i: int) -> Any:
         return base + dt.timedelta(seconds=i)
     if pa.types.is_list(t) and pa.types.is_floating(t.value_type):
         return [float(i) + 0.5, 0.25]
+    if pa.types.is_list(t) and pa.types.is_string(t.value_type):
+        return [f"{field.name}-{i}-a", f"{field.name}-{i}-b"]
     raise TypeError(f"no test value for {field.name}: {t}")
 
 
