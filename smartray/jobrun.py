@@ -58,6 +58,7 @@ JOBS = {
     "ontology": "smartray.annotate.job_ontology",
     "predict": "smartray.predict.job_predict",
     "query": "smartray.query.job_query",
+    "report": "smartray.report.job",
     "review": "smartray.annotate.job_review",
     "sample": "smartray.sample.job",
     "score": "smartray.selection.job_score",

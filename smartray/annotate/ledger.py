@@ -27,6 +27,7 @@ from smartray.annotate.model import (
     EDGE_PX,
     Annotation,
     Parsed,
+    UNKNOWN_CLASS,
     Refusal,
     check,
     event_id,
@@ -176,6 +177,98 @@ class ImportSummary:
         )
 
 
+@dataclass
+class CheckedFile:
+    """A label file read and validated, nothing written yet (`read_labels`).
+
+    Attributes:
+        path, fmt: The file and its format.
+        file_uri: Its absolute path or URI (recorded with every event).
+        ontology: The ontology version it was checked against.
+        good: Valid objects (clipped where they had to be) with where they were.
+        refusals: Entries and objects that cannot be imported.
+        clipped: How many of `good` were clipped to their image's edge.
+        outside: Objects and unmatched entries left aside by `only` (not asked).
+        unknown_classes: Class names of the objects refused as not in the ontology.
+    """
+
+    path: str
+    fmt: str
+    file_uri: str
+    ontology: Ontology
+    good: list[tuple[Annotation, str]]
+    refusals: list[Refusal]
+    clipped: int = 0
+    outside: int = 0
+    unknown_classes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def assets(self) -> set[str]:
+        """The assets with at least one valid object."""
+        return {a.asset_id for a, _ in self.good}
+
+
+def read_labels(
+    path: str,
+    fmt: str,
+    *,
+    lake: Lake,
+    ontology: str | None = None,
+    ontology_version: int | None = None,
+    image_root: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
+    edge_px: float = EDGE_PX,
+    edge_fraction: float = EDGE_FRACTION,
+    only: set[str] | None = None,
+) -> CheckedFile:
+    """Parses a label file and validates every object against the ontology; writes nothing.
+
+    With `only`, the objects of other assets are left aside (counted in `outside`), and
+    so are the entries the file could not match to any asset: an answer to a batch is
+    read from a complete source, whose other entries are not this import's business.
+
+    Raises:
+        ConfigError: the file is unusable (not JSON, not the format), or the settings are
+            (no ontology, unknown format).
+    """
+    read = reader(fmt)
+    onto = ontology_for(lake, ontology, ontology_version)
+    sizes = asset_sizes(lake)
+    resolver = Resolver(
+        sizes,
+        image_root=image_root,
+        allowed_hosts=allowed_hosts,
+        read_s3=_s3_reader(),
+        sources=lambda: source_names(lake),
+    )
+    parsed: Parsed = read(path, resolver)
+    pairs = list(zip(parsed.annotations, parsed.entries, strict=True))
+    refusals, outside = list(parsed.refusals), 0
+    if only is not None:
+        kept = [(a, e) for a, e in pairs if a.asset_id in only]
+        outside = len(pairs) - len(kept) + len(refusals)
+        pairs, refusals = kept, []
+    good: list[tuple[Annotation, str]] = []
+    clipped, unknown = 0, Counter[str]()
+    for ann, entry in pairs:
+        found = check(
+            ann,
+            onto,
+            sizes.get(ann.asset_id),
+            entry,
+            edge_px=edge_px,
+            edge_fraction=edge_fraction,
+        )
+        if isinstance(found, Refusal):
+            refusals.append(found)
+            unknown[ann.label] += found.reason == UNKNOWN_CLASS
+        else:
+            clipped += found != ann
+            good.append((found, entry))
+    file_uri = path if "://" in path else os.path.abspath(path)
+    return CheckedFile(path, fmt, file_uri, onto, good, refusals, clipped, outside, +unknown)
+
+
 def import_labels(
     path: str,
     fmt: str,
@@ -189,65 +282,69 @@ def import_labels(
     source: str = "human",
     edge_px: float = EDGE_PX,
     edge_fraction: float = EDGE_FRACTION,
+    only: set[str] | None = None,
 ) -> ImportSummary:
     """Validates a label file and appends its objects to `label_events`.
 
     A box or polygon past its image's edge by at most the larger of `edge_px` and
     `edge_fraction` of the side is clipped to the image; further out it is refused.
+    `only`: import the objects of these assets alone (see `read_labels`).
 
     Raises:
         ConfigError: the file is unusable (not JSON, not the format), or the settings are
             (no ontology, unknown format); nothing is written then.
     """
+    check_who(annotator, source)
+    lk = Lake(lake)
+    checked = read_labels(
+        path,
+        fmt,
+        lake=lk,
+        ontology=ontology,
+        ontology_version=ontology_version,
+        image_root=image_root,
+        allowed_hosts=allowed_hosts,
+        edge_px=edge_px,
+        edge_fraction=edge_fraction,
+        only=only,
+    )
+    return commit_labels(checked, lake=lk, annotator=annotator, source=source)
+
+
+def check_who(annotator: str, source: str) -> None:
+    """Refuses an unknown `--source` or an empty `--annotator`.
+
+    Raises:
+        ConfigError: either is.
+    """
     if source not in SOURCES:
         raise ConfigError(f"--source {source!r}: choose one of {', '.join(SOURCES)}")
     if not annotator.strip():
         raise ConfigError("--annotator must name who made the labels")
-    read = reader(fmt)
-    lk = Lake(lake)
-    onto = ontology_for(lk, ontology, ontology_version)
-    sizes = asset_sizes(lk)
-    resolver = Resolver(
-        sizes,
-        image_root=image_root,
-        allowed_hosts=allowed_hosts,
-        read_s3=_s3_reader(),
-        sources=lambda: source_names(lk),
-    )
-    parsed: Parsed = read(path, resolver)
-    good: list[tuple[Annotation, str]] = []
-    refusals = list(parsed.refusals)
-    clipped = 0
-    for ann, entry in zip(parsed.annotations, parsed.entries, strict=True):
-        found = check(
-            ann,
-            onto,
-            sizes.get(ann.asset_id),
-            entry,
-            edge_px=edge_px,
-            edge_fraction=edge_fraction,
-        )
-        if isinstance(found, Refusal):
-            refusals.append(found)
-        else:
-            clipped += found != ann
-            good.append((found, entry))
-    file_uri = path if "://" in path else os.path.abspath(path)
-    session = lk.session(
+
+
+def commit_labels(
+    checked: CheckedFile, *, lake: Lake, annotator: str, source: str = "human"
+) -> ImportSummary:
+    """Appends a checked file's objects to `label_events` and its refusals to `quarantine`."""
+    check_who(annotator, source)
+    onto, file_uri = checked.ontology, checked.file_uri
+    session = lake.session(
         "import-labels",
         {
             "file": file_uri,
-            "format": fmt,
+            "format": checked.fmt,
             "annotator": annotator,
             "ontology": onto.name,
             "ontology_version": onto.version,
             "source": source,
+            "outside": checked.outside,
         },
     )
     now = dt.datetime.now(dt.UTC)
     rows = []
     seen: set[str] = set()
-    for ann, _ in good:
+    for ann, _ in checked.good:
         payload = ann.payload_json()
         eid = event_id(ann.asset_id, annotator, payload, onto.name, onto.version)
         if eid in seen:  # the same object twice in the file: one event
@@ -276,33 +373,34 @@ def import_labels(
             }
         )
     result = session.commit(LABEL_EVENTS, pa.Table.from_pylist(rows))
+    refusals = checked.refusals
     if refusals:
         session.commit(
             QUARANTINE, [_quarantine_row(file_uri, r, session.run_id, now) for r in refusals]
         )
     refused = Counter(r.reason for r in refusals if r.is_object)
     unmatched = sum(not r.is_object for r in refusals)
-    duplicates = len(good) - len(rows)
+    duplicates = len(checked.good) - len(rows)
     session.counts.update(
         {
             "imported": result.rows_written,
             "already": result.rows_skipped,
             "duplicates": duplicates,
-            "clipped": clipped,
+            "clipped": checked.clipped,
             "refused": sum(refused.values()),
         }
     )
     session.record()
     return ImportSummary(
         session.run_id,
-        path,
-        fmt,
+        checked.path,
+        checked.fmt,
         result.rows_written,
         result.rows_skipped,
-        len({a.asset_id for a, _ in good}),
+        len(checked.assets),
         refused,
         duplicates,
-        clipped,
+        checked.clipped,
         unmatched,
     )
 

@@ -6,7 +6,6 @@ Every file of the checkpoint is checked against the sha256 that `models` recorde
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,17 +113,6 @@ def load_weights(lake: Lake, model: RecordedModel) -> dict[str, torch.Tensor]:
     Raises:
         CheckpointError: a file is missing, extra, or does not match its recorded sha256.
     """
-    import pyarrow.fs as pafs
-
-    fs, _ = lake.location.filesystem()
-    source = model.checkpoint_uri.removeprefix("s3://")
-    with tempfile.TemporaryDirectory(prefix="smartray-ckpt-") as folder:
-        try:
-            pafs.copy_files(source, folder, source_filesystem=fs,
-                            destination_filesystem=pafs.LocalFileSystem())  # fmt: skip
-        except OSError as e:
-            raise checkpoint.CheckpointError(
-                f"model {model.model_id}: its checkpoint {model.checkpoint_uri} cannot be read "
-                f"({e})"
-            ) from None
-        return checkpoint.load_weights(folder, model.checkpoint_sha256)
+    return checkpoint.fetch_weights(
+        lake.location, model.checkpoint_uri, model.checkpoint_sha256, f"model {model.model_id}"
+    )

@@ -32,6 +32,7 @@ class ScoreConfig(Scoring):
         where: Narrow the pool by a SQL filter over the asset view.
         mc_dropout: Monte-Carlo-dropout passes per image (0: none); fills `mutual_info`
             (BALD) and `mc_passes`. The model needs dropout layers.
+        repick: Score the earlier picks that came back unanswered too (as `select`'s).
     """
 
     model: str = Field("latest", min_length=1)
@@ -39,6 +40,7 @@ class ScoreConfig(Scoring):
     snapshot: str | None = None
     where: str | None = None
     mc_dropout: int = Field(0, ge=0, le=1000)
+    repick: bool = False
 
 
 class SelectConfig(BaseModel):
@@ -62,6 +64,8 @@ class SelectConfig(BaseModel):
         prefilter_factor: How many survivors per pick.
         prefilter_by: The uncertainty of the first stage (`PREFILTER_BY`).
         snapshot, where: Narrow the pool as for `score`.
+        repick: Earlier picks that came back with no annotation are in the pool again
+            (`smartray loop` sets it: a round is closed when the next one starts).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -80,6 +84,7 @@ class SelectConfig(BaseModel):
     prefilter_by: str = "margin"
     snapshot: str | None = None
     where: str | None = None
+    repick: bool = False
 
     @field_validator("strategy")
     @classmethod

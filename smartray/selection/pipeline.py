@@ -121,6 +121,7 @@ def score(
         split=split,
         snapshot=config.snapshot,
         where=config.where,
+        repick=config.repick,
     )
     if not pool.ids:
         raise ConfigError(_empty(pool, config.experiment))
@@ -165,6 +166,7 @@ class SelectSummary(RunSummary):
     ids: tuple[str, ...] = ()
     strategy: str = ""
     model_id: str | None = None
+    seed: int = 0
 
     def line(self) -> str:
         """The job's summary line."""
@@ -216,9 +218,16 @@ class Inputs:
 
 
 def select(
-    config: SelectConfig, *, lake: str | None = None, replay: int | None = None
+    config: SelectConfig,
+    *,
+    lake: str | None = None,
+    replay: int | None = None,
+    recorded: Recorded | None = None,
 ) -> SelectSummary:
-    """Picks the experiment's next batch into `batches` (or re-picks round `replay`).
+    """Picks the experiment's next batch into `batches` (or re-picks a recorded round).
+
+    `replay` names a round of `batches`; `recorded` is a round read elsewhere (an
+    `al_rounds` row). Either way nothing is written and the ids must come out the same.
 
     Raises:
         ConfigError: an unknown strategy or model, a model of an old ontology version, a
@@ -228,12 +237,13 @@ def select(
     """
     lk = Lake(lake)
     session = lk.session("select", config.model_dump(mode="json"))
-    recorded: list[dict[str, Any]] = []
     if replay is not None:
-        config, recorded, pins, ontology = _recorded_round(session, config.experiment, replay)
+        recorded = recorded_round(session, config.experiment, replay)
+    if recorded is not None:
+        config, pins, ontology = recorded.config, recorded.pins, recorded.ontology
         session.discard()  # a replay writes nothing
     model = _select_model(lk, config, recorded)
-    if recorded:
+    if recorded is not None:
         split = config.split
     elif model is not None:
         model_ontology_is_current(lk, model)
@@ -248,7 +258,7 @@ def select(
             )
         onto = ontology_for(lk, config.ontology, None)
         ontology, split = (onto.name, onto.version), config.split
-    if not recorded:
+    if recorded is None:
         pins = Pins.now(session)
         pins.versions[PREDICTIONS.name] = session.pin(PREDICTIONS)
     pool = build_pool(
@@ -260,6 +270,7 @@ def select(
         split=split,
         snapshot=config.snapshot,
         where=config.where,
+        repick=config.repick,
     )
     if not pool.ids:
         raise ConfigError(_empty(pool, config.experiment))
@@ -276,9 +287,9 @@ def select(
     ids = [inputs.ids[i] for i in picks.index]
     session.counts.update(picked=len(ids), pool=len(inputs.ids), survivors=survivors,
                           unscored=pool.left_out[UNSCORED])  # fmt: skip
-    if recorded:
-        _compare(recorded, ids, config.experiment, replay)
-        round_no = int(recorded[0]["round"])
+    if recorded is not None:
+        _compare(recorded.ids, ids, config.experiment, recorded.round)
+        round_no = recorded.round
     else:
         round_no = _next_round(session, pins, config.experiment)
         rows = _rows(
@@ -290,15 +301,16 @@ def select(
     summary = SelectSummary.of(session.run)
     summary.experiment, summary.round, summary.ids = config.experiment, round_no, tuple(ids)
     summary.strategy, summary.model_id = config.strategy, model.model_id if model else None
+    summary.seed = seed
     return summary
 
 
 def _select_model(
-    lake: Lake, config: SelectConfig, recorded: list[dict[str, Any]]
+    lake: Lake, config: SelectConfig, recorded: Recorded | None
 ) -> RecordedModel | None:
     """The model whose predictions feed the strategy; None at cold start."""
-    if recorded:
-        model_id = recorded[0]["model_id"]
+    if recorded is not None:
+        model_id = recorded.model_id
         return None if model_id is None else find_model(lake, model_id, config.experiment)
     if config.model == NO_MODEL:
         return None
@@ -557,6 +569,7 @@ def _rows(
                 "dup_groups_version": pins.of("dup_groups"),
                 "asset_sources_version": pins.of("asset_sources"),
                 "batches_version": pins.of("batches"),
+                "label_events_version": pins.of("label_events"),
                 "run_id": run_id,
                 "selected_at": now,
             }
@@ -564,12 +577,52 @@ def _rows(
     return out
 
 
-def _recorded_round(
-    session: LakeSession, experiment: str, round_no: int
-) -> tuple[SelectConfig, list[dict[str, Any]], Pins, tuple[str, int]]:
-    """A recorded round: its settings (seed fixed), rows in rank order, versions, ontology.
+# the tables whose version a round records (`<name>_version` in batches and al_rounds)
+RECORDED_VERSIONS = (
+    "assets", "asset_sources", "labels", "splits", "dup_groups", "batches", "predictions",
+    "label_events",
+)  # fmt: skip
 
-    The ontology is the (name, version) its pool was built under.
+
+@dataclass(frozen=True)
+class Recorded:
+    """A selected round as recorded: enough to select it again and compare.
+
+    Attributes:
+        config: Its select settings, the seed fixed.
+        pins: The versions its pool and scores were read at.
+        ontology: The (name, version) its pool was built under.
+        round: Its number.
+        ids: What it picked, in pick order.
+        model_id: The model whose scores it used (None: cold start).
+    """
+
+    config: SelectConfig
+    pins: Pins
+    ontology: tuple[str, int]
+    round: int
+    ids: list[str]
+    model_id: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any], ids: list[str]) -> Recorded:
+        """From a `batches` or `al_rounds` row (both hold the settings and the versions).
+
+        A version a row predates is None: that table is read as empty (an old round
+        never needed it).
+        """
+        settings = json.loads(row["settings"])
+        name, version = settings.pop(POOL_ONTOLOGY)
+        config = SelectConfig(**{**settings, "seed": row["seed"]})
+        pins = Pins({n: row.get(f"{n}_version") for n in RECORDED_VERSIONS})
+        return cls(config, pins, (name, int(version)), int(row["round"]), ids, row["model_id"])
+
+
+def recorded_round(session: LakeSession, experiment: str, round_no: int) -> Recorded:
+    """Round `round_no` of `experiment` as `batches` holds it.
+
+    Raises:
+        ConfigError: no such round.
     """
     rows = session.read(
         BATCHES,
@@ -579,31 +632,10 @@ def _recorded_round(
     if not rows:
         raise ConfigError(f"--replay {round_no}: experiment {experiment!r} has no such round")
     rows.sort(key=lambda r: r["rank"])
-    first = rows[0]
-    settings = json.loads(first["settings"])
-    name, version = settings.pop(POOL_ONTOLOGY)
-    config = SelectConfig(**{**settings, "seed": first["seed"]})
-    pins = Pins(
-        {
-            name: first[f"{name}_version"]
-            for name in (
-                "assets",
-                "asset_sources",
-                "labels",
-                "splits",
-                "dup_groups",
-                "batches",
-                "predictions",
-            )
-        }
-    )
-    return config, rows, pins, (name, int(version))
+    return Recorded.of(rows[0], [r["asset_id"] for r in rows])
 
 
-def _compare(
-    recorded: list[dict[str, Any]], ids: list[str], experiment: str, round_no: Any
-) -> None:
-    want = [r["asset_id"] for r in recorded]
+def _compare(want: list[str], ids: list[str], experiment: str, round_no: int) -> None:
     if ids != want:
         same = sum(a == b for a, b in zip(ids, want, strict=False))
         raise ReplayMismatch(

@@ -3,7 +3,10 @@
 The pool is every asset of `assets` with no approved label under the ontology (name
 and version), except those on the `val` or `test` side of the experiment's split (they
 stay fixed, so learning curves are honest) and those an earlier round of the experiment
-picked; a snapshot or `--where` narrows it. Rows of one near-duplicate group
+picked; a snapshot or `--where` narrows it. With `repick` (the loop: earlier rounds are
+closed), an earlier pick that came back with no annotation under the ontology is in the
+pool again; one that was answered stays out (approved, it is labelled; else it awaits
+review). Rows of one near-duplicate group
 (`dup_groups`), one video, or an augmented asset and its parent are one *component*: a
 component that holds a labelled, val/test or picked asset leaves the pool, and a batch
 takes one asset per component.
@@ -25,12 +28,12 @@ from smartray.curate.view import asset_view
 from smartray.errors import ConfigError
 from smartray.sample.snapshots import snapshot_members
 from smartray.tables import ASSETS, SPLITS, LakeSession, TableSpec
-from smartray.tables.catalog import ASSET_SOURCES, BATCHES, DUP_GROUPS, LABELS
+from smartray.tables.catalog import ASSET_SOURCES, BATCHES, DUP_GROUPS, LABEL_EVENTS, LABELS
 from smartray.tables.filters import filter_table, text
 from smartray.tables.lake import Lake
 
 HELD_OUT = ("val", "test")
-PINNED = (ASSETS, ASSET_SOURCES, LABELS, SPLITS, DUP_GROUPS, BATCHES)
+PINNED = (ASSETS, ASSET_SOURCES, LABELS, SPLITS, DUP_GROUPS, BATCHES, LABEL_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ class Pool:
         ids: Asset ids that may be picked, sorted.
         groups: Component id per candidate (equal ids: one duplicate group or video).
         labelled: The assets with an approved label under the ontology.
-        picked: The assets earlier rounds of the experiment picked.
+        picked: The assets earlier rounds of the experiment picked (with `repick`: only
+            those answered).
         train: The `train` side of the split (None: no split, every asset).
         left_out: Why other assets are not candidates, counted.
     """
@@ -106,6 +110,7 @@ def build_pool(
     split: str | None,
     snapshot: str | None = None,
     where: str | None = None,
+    repick: bool = False,
 ) -> Pool:
     """The pool of `experiment` at `pins` (see the module doc).
 
@@ -121,6 +126,8 @@ def build_pool(
     every = assets["asset_id"].to_pylist()
     labelled = _labelled(session, pins, ontology)
     picked = _picked(session, pins, experiment)
+    if repick:  # an unanswered pick of a closed round may be picked again
+        picked &= _answered(session, pins, ontology, picked)
     held, train = _sides(session, pins, split)
     left_out: Counter[str] = Counter()
     candidates = []
@@ -163,6 +170,25 @@ def _picked(session: LakeSession, pins: Pins, experiment: str) -> set[str]:
         BATCHES,
         columns=["asset_id"],
         filter=text("experiment") == experiment,
+    )
+    return set(rows["asset_id"].to_pylist())
+
+
+def _answered(
+    session: LakeSession, pins: Pins, ontology: tuple[str, int], ids: set[str]
+) -> set[str]:
+    """Those of `ids` with an annotation event under the ontology (any state)."""
+    if not ids:
+        return set()
+    name, version = ontology
+    rows = pins.read(
+        session,
+        LABEL_EVENTS,
+        columns=["asset_id"],
+        filter=(text("event") == "annotation")
+        & (text("ontology") == name)
+        & (pc.field("ontology_version") == version)
+        & text("asset_id").isin(sorted(ids)),
     )
     return set(rows["asset_id"].to_pylist())
 

@@ -436,6 +436,8 @@ BATCHES = TableSpec(
             _f("batches_version", pa.int64(), nullable=True),  # the earlier rounds
             _f("run_id", pa.string()),
             _f("selected_at", _UTC),
+            # added with `smartray loop`: which earlier picks were answered (`--repick`)
+            _f("label_events_version", pa.int64(), nullable=True),
         ]
     ),
 )
@@ -479,6 +481,7 @@ AL_ROUNDS = TableSpec(
             _f("dup_groups_version", pa.int64(), nullable=True),
             _f("predictions_version", pa.int64(), nullable=True),
             _f("batches_version", pa.int64(), nullable=True),
+            _f("label_events_version", pa.int64(), nullable=True),
             _f("runs", pa.string()),  # JSON: step -> run id (import, review, train, ...)
             _f("export_uri", pa.string(), nullable=True),
             _f("report_uri", pa.string(), nullable=True),

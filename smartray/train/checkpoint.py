@@ -12,6 +12,8 @@ A checkpoint is a folder:
 
 `read_weights` loads weights a user brings (`--init-weights`): safetensors only; a file
 that is a pickle (or a zip of one, torch's default format) is refused unopened.
+`fetch_weights` copies a recorded model's checkpoint out of the lake's storage and checks
+it (`predict` scoring, `train --init-model` fine-tuning).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from smartray.errors import ConfigError
+from smartray.tables.storage import LakeLocation
 
 MANIFEST = "manifest.json"
 FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "state.json")
@@ -164,6 +167,30 @@ def load_weights(
     """
     verify(folder, expected)
     return load_file(Path(folder) / "model.safetensors")
+
+
+def fetch_weights(
+    location: LakeLocation, uri: str, expected: dict[str, str], owner: str
+) -> dict[str, torch.Tensor]:
+    """The weights of the checkpoint folder `uri` in the lake's storage, checked.
+
+    `expected` is file name -> sha256 as recorded; `owner` names it in errors.
+
+    Raises:
+        CheckpointError: a file is missing, extra, or does not match its recorded sha256.
+    """
+    import tempfile
+
+    import pyarrow.fs as pafs
+
+    fs, _ = location.filesystem()
+    with tempfile.TemporaryDirectory(prefix="smartray-ckpt-") as folder:
+        try:
+            pafs.copy_files(uri.removeprefix("s3://"), folder, source_filesystem=fs,
+                            destination_filesystem=pafs.LocalFileSystem())  # fmt: skip
+        except OSError as e:
+            raise CheckpointError(f"{owner}: its checkpoint {uri} cannot be read ({e})") from None
+        return load_weights(folder, expected)
 
 
 def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

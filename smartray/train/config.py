@@ -1,9 +1,11 @@
 """Settings of a training run (`smartray/train/job.py` makes its flags from them)."""
 
+from __future__ import annotations
+
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TrainConfig(BaseModel):
@@ -17,6 +19,9 @@ class TrainConfig(BaseModel):
         model: `small-cnn`, `resnet18` or `module:factory` (`smartray/train/nets.py`).
         init_weights: A safetensors file of pretrained weights (names and shapes that
             match are loaded; a differing head is left out).
+        init_model: Fine-tune: start from this recorded model's best checkpoint (an id, or
+            `latest`: the experiment's newest model), loaded as `init_weights` is; the
+            resolved id is recorded.
         image_size: Side the images are resized to.
         augment: `smartray augment` ops applied on the fly to training images, seeded by
             run seed, epoch and asset (`none`: no augmentation).
@@ -41,6 +46,7 @@ class TrainConfig(BaseModel):
     experiment: str = Field("default", min_length=1)
     model: str = "small-cnn"
     init_weights: str | None = None
+    init_model: str | None = Field(None, min_length=1)
     image_size: int = Field(32, ge=8, le=1024)
     augment: str = "crop:0.9,jitter:0.1"
     epochs: int = Field(5, ge=1, le=10_000)
@@ -58,6 +64,12 @@ class TrainConfig(BaseModel):
     gpu_wait_s: float = Field(120.0, gt=0)
     mlflow_tracking_uri: str | None = None
     resume: str | None = None
+
+    @model_validator(mode="after")
+    def _one_start(self) -> TrainConfig:
+        if self.init_weights and self.init_model:
+            raise ValueError("give --init-weights FILE or --init-model MODEL, not both")
+        return self
 
     @field_validator("mlflow_tracking_uri")
     @classmethod

@@ -30,6 +30,9 @@ class TrainJob(JobSettings):
     init_weights: str | None = field_from(
         TrainConfig, "init_weights", description="pretrained weights, a .safetensors file"
     )
+    init_model: str | None = field_from(
+        TrainConfig, "init_model", description="fine-tune a recorded model: its id, or latest"
+    )
     image_size: int = field_from(TrainConfig, "image_size", description="image side in px")
     augment: str = field_from(
         TrainConfig, "augment", description="augment ops on training images, or none"

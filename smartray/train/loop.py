@@ -55,6 +55,8 @@ def train_loop(config: dict[str, Any]) -> None:
     model = nets.build(config["model"], len(config["classes"]))
     if config.get("init_weights"):
         checkpoint.apply_weights(model, checkpoint.read_weights(config["init_weights"]))
+    if config.get("init_state") is not None:  # --init-model: checked on the driver
+        checkpoint.apply_weights(model, ray.get(config["init_state"]))
     opt = torch.optim.AdamW(
         model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"]
     )

@@ -26,6 +26,7 @@ import pyarrow as pa
 import ray
 import ray.data
 import ray.train
+import torch
 from ray.train.torch import TorchTrainer
 
 from smartray.annotate.ledger import ontology_for
@@ -68,13 +69,42 @@ class TrainSummary(RunSummary):
         return head + (f"; mlflow run {self.mlflow_run_id}" if self.mlflow_run_id else "")
 
 
-def _check_model(config: TrainConfig, num_classes: int) -> None:
+def _check_model(
+    config: TrainConfig, num_classes: int, start: dict[str, torch.Tensor] | None
+) -> None:
     """Builds the model once on the driver: a bad `--model` or weights fail before Ray."""
     model = nets.build(config.model, num_classes)
     if config.init_weights:
-        skipped = checkpoint.apply_weights(model, checkpoint.read_weights(config.init_weights))
+        start = checkpoint.read_weights(config.init_weights)
+    if start is not None:
+        skipped = checkpoint.apply_weights(model, start)
         if skipped:
-            log.info("--init-weights: %d tensor(s) left out (%s)", len(skipped), skipped[:4])
+            log.info("initial weights: %d tensor(s) left out (%s)", len(skipped), skipped[:4])
+
+
+def _initial_model(lk: Lake, config: TrainConfig) -> tuple[str, dict[str, torch.Tensor]]:
+    """`--init-model`: the model's id (`latest` resolved) and its checked best weights.
+
+    Raises:
+        ConfigError: no models, an unknown id, or `latest` of an experiment without one.
+    """
+    cols = ["model_id", "experiment", "trained_at", "checkpoint_uri", "checkpoint_sha256"]
+    rows = lk.table(MODELS.name, columns=cols).to_pylist() if lk.exists(MODELS.name) else []
+    if config.init_model == "latest":
+        rows = [r for r in rows if r["experiment"] == config.experiment]
+        rows = sorted(rows, key=lambda r: (r["trained_at"], r["model_id"]))[-1:]
+    else:
+        rows = [r for r in rows if r["model_id"] == config.init_model]
+    if not rows:
+        which = f"experiment {config.experiment!r} has no model yet" if (
+            config.init_model == "latest") else "no model of that id"  # fmt: skip
+        raise ConfigError(f"--init-model {config.init_model}: {which}")
+    row = rows[0]
+    weights = checkpoint.fetch_weights(
+        lk.location, row["checkpoint_uri"], json.loads(row["checkpoint_sha256"]),
+        f"--init-model {row['model_id']}",
+    )  # fmt: skip
+    return row["model_id"], weights
 
 
 def _gpu_available(wait_s: float, needed: float) -> None:
@@ -109,6 +139,10 @@ def train(
     if config.resume:
         config, pinned = _stopped_run(lk, config.resume)
     ontology = ontology_for(lk, config.ontology, config.ontology_version)
+    start: dict[str, torch.Tensor] | None = None
+    if config.init_model:  # recorded as the id it resolved to
+        found, start = _initial_model(lk, config)
+        config = config.model_copy(update={"init_model": found})
     ops = parse_ops(config.augment) if config.augment != "none" else None
     session = lk.session("train", config.model_dump(mode="json"))
     model_id = model_id or session.run_id
@@ -123,7 +157,7 @@ def train(
         ontology=ontology,
         split=config.split,
     )
-    _check_model(config, len(chosen.classes))
+    _check_model(config, len(chosen.classes), start)
     if config.mlflow_tracking_uri:
         tracking.check(config.mlflow_tracking_uri)
     if not config.resume:
@@ -133,7 +167,7 @@ def train(
     try:
         if config.use_gpu:
             _gpu_available(config.gpu_wait_s, config.gpus_per_worker * config.workers)
-        result = _fit(lk, model_id, versions["assets"] or 0, config, chosen, ops)
+        result = _fit(lk, model_id, versions["assets"] or 0, config, chosen, ops, start)
     except ray.train.TrainingFailedError as e:
         raise _stopped(model_id, e) from e
     finally:
@@ -211,8 +245,13 @@ def _fit(
     config: TrainConfig,
     chosen: Any,
     ops: list[dict[str, Any]] | None,
+    start: dict[str, torch.Tensor] | None = None,
 ) -> ray.train.Result:
-    """Builds the datasets and runs the trainer; returns its result."""
+    """Builds the datasets and runs the trainer; returns its result.
+
+    `start`: initial weights (`--init-model`), handed to the workers through the object
+    store, so a worker on another node needs no file of the driver's.
+    """
     datasets: dict[str, Any] = {"val": stream(lk, assets_version, chosen.val, config, 0, None)}
     for epoch in range(config.epochs):
         datasets[f"train-{epoch}"] = stream(lk, assets_version, chosen.train, config, epoch, ops)
@@ -220,6 +259,7 @@ def _fit(
         **config.model_dump(mode="json"),
         "classes": chosen.classes,
         "class_weights": chosen.class_weights() if config.class_weights == "auto" else [],
+        "init_state": None if start is None else ray.put(start),
     }
     fs, root = lk.location.filesystem()
     resources = {"CPU": config.cpus_per_worker}
