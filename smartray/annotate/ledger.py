@@ -25,9 +25,9 @@ import pyarrow.dataset as pads
 from smartray.annotate.model import (
     EDGE_FRACTION,
     EDGE_PX,
+    UNKNOWN_CLASS,
     Annotation,
     Parsed,
-    UNKNOWN_CLASS,
     Refusal,
     check,
     event_id,
