@@ -54,6 +54,7 @@ JOBS = {
     "find-label-issues": "smartray.predict.job_find_label_issues",
     "import-labels": "smartray.annotate.job_import_labels",
     "ingest": "smartray.ingest.job",
+    "loop": "smartray.loop.job",
     "maintain": "smartray.upkeep.job_maintain",
     "ontology": "smartray.annotate.job_ontology",
     "predict": "smartray.predict.job_predict",

@@ -15,6 +15,7 @@ from smartray.selection.config import (
     STRATEGIES,
     ScoreConfig,
     SelectConfig,
+    parse_weights,
 )
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ __all__ = [
     "STRATEGIES",
     "ScoreConfig",
     "SelectConfig",
+    "parse_weights",
     "score",
     "select",
 ]

@@ -6,6 +6,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from smartray.errors import ConfigError
 from smartray.predict.config import Scoring
 
 STRATEGIES = (
@@ -55,7 +56,8 @@ class SelectConfig(BaseModel):
         split: The split whose `val` and `test` sides stay out of the pool (default:
             the model's).
         ontology: Cold start: the ontology whose approved labels leave the pool (default:
-            the only one, latest version).
+            the only one).
+        ontology_version: Cold start: its version (default: the latest).
         seed: Fixes random draws (None: drawn, and recorded with the round).
         weights: `weighted`: objective -> strength (`OBJECTIVES`).
         class_balance: `weighted`: rotate the picks over the predicted classes.
@@ -76,6 +78,7 @@ class SelectConfig(BaseModel):
     model: str = Field("latest", min_length=1)
     split: str | None = None
     ontology: str | None = None
+    ontology_version: int | None = Field(None, ge=1)
     seed: int | None = Field(None, ge=0, le=2**62)
     weights: dict[str, float] = Field(default_factory=lambda: {"margin": 1.0, "kcenter": 1.0})
     class_balance: bool = True
@@ -109,3 +112,21 @@ class SelectConfig(BaseModel):
         if v not in PREFILTER_BY:
             raise ValueError(f"unknown uncertainty {v!r}: choose one of {', '.join(PREFILTER_BY)}")
         return v
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """`margin=1,kcenter=0.5` as a dict.
+
+    Raises:
+        ConfigError: an entry that is not NAME=NUMBER.
+    """
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, eq, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            eq = ""
+        if not eq:
+            raise ConfigError(f"--weights {text!r}: write NAME=STRENGTH,... ({item!r})")
+    return out

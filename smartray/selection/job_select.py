@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError
 
 from smartray.errors import ConfigError
 from smartray.jobrun import JobSettings, field_from, run_job
-from smartray.selection import OBJECTIVES, PREFILTER_BY, STRATEGIES, SelectConfig
+from smartray.selection import OBJECTIVES, PREFILTER_BY, STRATEGIES, SelectConfig, parse_weights
 
 
 class SelectJob(JobSettings):
@@ -32,6 +32,9 @@ class SelectJob(JobSettings):
     )
     ontology: str | None = field_from(
         SelectConfig, "ontology", description="cold start: whose labels leave the pool"
+    )
+    ontology_version: int | None = field_from(
+        SelectConfig, "ontology_version", description="cold start: its version (default latest)"
     )
     seed: int | None = field_from(SelectConfig, "seed", description="default: drawn, recorded")
     weights: str = Field(
@@ -53,24 +56,6 @@ class SelectJob(JobSettings):
     where: str | None = field_from(SelectConfig, "where", description="SQL over the asset view")
     replay: int | None = Field(None, ge=1, description="select recorded round N again; no write")
     lake: str | None = Field(None, description="lake root: a folder or s3://bucket/prefix")
-
-
-def parse_weights(text: str) -> dict[str, float]:
-    """`margin=1,kcenter=0.5` as a dict.
-
-    Raises:
-        ConfigError: an entry that is not NAME=NUMBER.
-    """
-    out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        name, eq, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            eq = ""
-        if not eq:
-            raise ConfigError(f"--weights {text!r}: write NAME=STRENGTH,... ({item!r})")
-    return out
 
 
 def run(cfg: SelectJob) -> str:

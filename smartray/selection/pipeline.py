@@ -256,7 +256,7 @@ def select(
                 f"to score the pool; without one choose {' or '.join(COLD_START)} (k-center "
                 "over the image descriptors), or `smartray train` and `smartray score` first"
             )
-        onto = ontology_for(lk, config.ontology, None)
+        onto = ontology_for(lk, config.ontology, config.ontology_version)
         ontology, split = (onto.name, onto.version), config.split
     if recorded is None:
         pins = Pins.now(session)
