@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 100000000
 export MALLOC_TRIM_THRESHOLD_ ?= 1000000000
 export MALLOC_TOP_PAD_ ?= 100000000
 
-.PHONY: install demo test test-unit lint check-k8s clean
+.PHONY: install demo test test-unit lint check-k8s clean chromium
 
 install: $(STAMP)
 
@@ -54,10 +54,15 @@ $(MATE_BACKGROUNDS):
 		(apt-get update -qq && apt-get download mate-backgrounds >/dev/null)) && \
 		dpkg -x mate-backgrounds_*.deb mate-backgrounds && rm -f mate-backgrounds_*.deb
 
+# Headless Chromium for the browser test of `smartray report` (tests/integration/browser.py).
+chromium:
+	command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 demo: $(STAMP) | $(OPENCV_DOC)
 	$(BIN)/smartray demo --lake $(LAKE)
 
-test: $(STAMP) | $(FASHION_MNIST) $(OPENCV_DOC) $(MATE_BACKGROUNDS)
+test: $(STAMP) | $(FASHION_MNIST) $(OPENCV_DOC) $(MATE_BACKGROUNDS) chromium
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP) | $(OPENCV_DOC) $(MATE_BACKGROUNDS)
@@ -73,4 +78,4 @@ check-k8s: $(STAMP)
 	$(BIN)/python -m smartray.deploy.manifests k8s/overlays/cpu k8s/overlays/gpu
 
 clean:
-	rm -rf $(VENV) $(LAKE) demo-data .pytest_cache
+	rm -rf $(VENV) $(LAKE) demo-data .pytest_cache test-artifacts

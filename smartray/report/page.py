@@ -71,26 +71,46 @@ def _thumb(asset_id: str, image: bytes | None) -> str:
     return f'<img src="{data_uri(image)}" alt="asset {escape(asset_id[:12])}">'
 
 
+def _note(text: str) -> str:
+    return f'<p class="note">{escape(text)}</p>'
+
+
+def _figure(asset_id: str, rank: int, thumbnail: bytes | None, lines: list[str]) -> str:
+    """A card: the asset's thumbnail and caption lines (already HTML)."""
+    caption = "".join(f"<div>{line}</div>" for line in lines)
+    return (
+        f'<figure class="card" data-asset="{escape(asset_id)}" data-rank="{rank}">'
+        f"{_thumb(asset_id, thumbnail)}<figcaption>{caption}</figcaption></figure>"
+    )
+
+
 def _card(card: Card) -> str:
     guess = (
         COLD_START
         if card.predicted_class is None
         else f"{card.predicted_class} ({_num(card.confidence, '.2f')})"
     )
-    return (
-        f'<figure class="card" data-asset="{escape(card.asset_id)}" data-rank="{card.rank}">'
-        f"{_thumb(card.asset_id, card.thumbnail)}<figcaption>"
-        f"<div><b>#{card.rank}</b> score <span class=score>{_num(card.score, '.4g')}</span></div>"
-        f"<div>{escape(guess)}</div>"
-        f'<div title="{escape(card.asset_id)}"><code>{escape(card.asset_id[:12])}</code></div>'
-        "</figcaption></figure>"
-    )
+    lines = [
+        f"<b>#{card.rank}</b> score <span class=score>{_num(card.score, '.4g')}</span>",
+        escape(guess),
+        f'<code title="{escape(card.asset_id)}">{escape(card.asset_id[:12])}</code>',
+    ]
+    return _figure(card.asset_id, card.rank, card.thumbnail, lines)
+
+
+def _issue(i: Issue) -> str:
+    lines = [
+        f"<b>#{i.rank}</b> given <b>{escape(i.given_class)}</b>",
+        f"suggested <b>{escape(i.suggested_class)}</b>",
+        f"self-confidence {_num(i.self_confidence)}",
+    ]
+    return _figure(i.asset_id, i.rank, i.thumbnail, lines)
 
 
 def _batch(experiment: str, batch: Batch | str) -> str:
     head = f"<h3>{escape(experiment)}</h3>"
     if isinstance(batch, str):
-        return f'{head}<p class="note">{escape(batch)}</p>'
+        return head + _note(batch)
     by = f"model <code>{escape(batch.model_id)}</code>" if batch.model_id else COLD_START
     about = (
         f"round {batch.round}: {len(batch.cards)} asset(s) picked by {escape(batch.strategy)} "
@@ -105,22 +125,15 @@ def _batch(experiment: str, batch: Batch | str) -> str:
 
 def _issues(issues: list[Issue] | str, run: str | None) -> str:
     if isinstance(issues, str):
-        return f'<p class="note">{escape(issues)}</p>'
-    cards = "".join(
-        f'<figure class="card" data-asset="{escape(i.asset_id)}" data-rank="{i.rank}">'
-        f"{_thumb(i.asset_id, i.thumbnail)}<figcaption>"
-        f"<div><b>#{i.rank}</b> given <b>{escape(i.given_class)}</b></div>"
-        f"<div>suggested <b>{escape(i.suggested_class)}</b></div>"
-        f"<div>self-confidence {_num(i.self_confidence)}</div></figcaption></figure>"
-        for i in issues
-    )
+        return _note(issues)
+    cards = "".join(_issue(i) for i in issues)
     about = f"the first {len(issues)} of run <code>{escape(run or '')}</code>, most likely first"
     return f'<p>{about}</p><div class="grid issue-grid">{cards}</div>'
 
 
 def _slice_row(s: SliceRow) -> str:
     cells = (s.slice_by, s.slice, str(s.n), _num(s.accuracy),
-             f"{_num(s.ci_low)} – {_num(s.ci_high)}", _num(s.p_adjusted, ".3g"),
+             f"{_num(s.ci_low)} to {_num(s.ci_high)}", _num(s.p_adjusted, ".3g"),
              "yes" if s.flagged else "")  # fmt: skip
     row = "".join(f"<td>{escape(c)}</td>" for c in cells)
     return f'<tr class="{"flagged" if s.flagged else ""}">{row}</tr>'
@@ -129,7 +142,7 @@ def _slice_row(s: SliceRow) -> str:
 def _evaluation(experiment: str, ev: Evaluation | str) -> str:
     head = f"<h3>{escape(experiment)}</h3>"
     if isinstance(ev, str):
-        return f'{head}<p class="note">{escape(ev)}</p>'
+        return head + _note(ev)
     about = (
         f"model <code>{escape(ev.model_id)}</code> on split {escape(ev.split_name)}, side "
         f"{escape(ev.side)}: run <code>{escape(ev.run_id)}</code>, "
@@ -149,11 +162,11 @@ def _evaluation(experiment: str, ev: Evaluation | str) -> str:
 
 def _curves(curves: list[Curve] | str, svg: str | None) -> str:
     if isinstance(curves, str):
-        return f'<p class="note">{escape(curves)}</p>'
+        return _note(curves)
     plot = (
         f'<div class="plot" id="plot-learning-curve">{svg}</div>'
         if svg
-        else '<p class="note">no round has a trained model yet (cold start only)</p>'
+        else _note("no round has a trained model yet (cold start only)")
     )
     rows = "".join(
         f"<tr><td>{escape(c.label)}</td><td>{c.total_rounds}</td><td>{len(c.labelled)}</td>"
@@ -188,9 +201,7 @@ def render(page: Page) -> str:
     """The whole page as one HTML document."""
     title = escape(f"smartray report: {', '.join(page.experiments)}")
     quality = (
-        f'<div class="plot" id="plot-quality">{page.quality_svg}</div>'
-        if page.quality_svg
-        else ""
+        f'<div class="plot" id="plot-quality">{page.quality_svg}</div>' if page.quality_svg else ""
     )
     sections = [
         ("curve", "Learning curve", _curves(page.curves, page.curve_svg)),
@@ -198,7 +209,7 @@ def render(page: Page) -> str:
          "".join(_batch(e, b) for e, b in page.batches.items())),
         ("issues", "Label issues awaiting review", _issues(page.issues, page.issues_run)),
         ("quality", "Image quality",
-         f'<p class="note">{escape(page.quality_note)}</p>{quality}'),
+         _note(page.quality_note) + quality),
         ("slices", "Worst slices of the last evaluation",
          "".join(_evaluation(e, v) for e, v in page.evaluations.items())),
     ]  # fmt: skip

@@ -19,6 +19,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -245,9 +246,7 @@ def _write(out: str, data: bytes) -> str:
     return path
 
 
-def write_report(
-    experiments: list[str], out: str, *, lake: str | None = None
-) -> ReportSummary:
+def write_report(experiments: list[str], out: str, *, lake: str | None = None) -> ReportSummary:
     """Writes the report of `experiments` (compared on one learning curve) to `out`.
 
     Args:

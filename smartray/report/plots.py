@@ -17,6 +17,7 @@ from html import escape
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 from smartray.report.sections import QUALITY, Curve
 
@@ -45,7 +46,7 @@ def inline_svg(fig: Figure, name: str) -> str:
     """
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
-        fig.savefig(buf, format="svg", bbox_inches="tight")
+        fig.savefig(buf, format="svg")  # margins set by the caller: a tight box draws twice
     text = buf.getvalue()
     for pattern in _CUT:
         text = pattern.sub("", text)
@@ -58,6 +59,7 @@ def learning_curve(curves: Sequence[Curve]) -> str | None:
     if not drawn:
         return None
     fig = Figure(figsize=(7.5, 4.2))
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.13, top=0.97)
     ax = fig.add_subplot()
     for curve in drawn:
         (line,) = ax.plot(curve.labelled, curve.accuracy, marker="o", label=curve.label)
@@ -96,7 +98,8 @@ def quality_histograms(
     """
     if not len(values.get(QUALITY[0], ())):
         return None
-    fig = Figure(figsize=(11, 3.3), layout="constrained")
+    fig = Figure(figsize=(11, 3.3))
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.17, top=0.97, wspace=0.22)
     axes = fig.subplots(1, len(QUALITY))
     colours = [f"C{i}" for i in range(len(marks))]
     for ax, metric in zip(axes, QUALITY, strict=True):
@@ -115,6 +118,8 @@ def quality_histograms(
             ax.axvline(float(np.median(got)), color=colour, linestyle="--", linewidth=1)
         if log:
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+            ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
         ax.set_xlabel(_AXES[metric])
         ax.set_ylabel("assets")
     axes[0].legend(fontsize="small")
