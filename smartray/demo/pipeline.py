@@ -9,6 +9,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ray
 
@@ -17,6 +18,7 @@ from smartray.cluster import ensure_ray
 from smartray.curate import CurateConfig, curate
 from smartray.demo.corpus import build_corpus
 from smartray.ingest import IngestConfig, ingest
+from smartray.loop import LoopConfig, loop, round_line
 from smartray.predict import EvaluateConfig, LabelIssuesConfig, evaluate, find_label_issues
 from smartray.query import format_lake, format_table, query
 from smartray.sample import snapshot_names, take_snapshot
@@ -65,7 +67,9 @@ def run_demo(
         yield "first run:  " + ingest(config).line()
         yield "second run: " + ingest(config).line()
         yield from manage(lake)
-        yield from train_digits(Path(data).resolve().parent / f"{Path(data).name}-digits", lake)
+        digits_folder = Path(data).resolve().parent / f"{Path(data).name}-digits"
+        yield from train_digits(digits_folder, lake)
+        yield from loop_digits(digits_folder, lake)
     finally:
         if started:
             ray.shutdown()
@@ -164,3 +168,62 @@ def check_digits(model_id: str, planted: set[str], lake: str | None) -> Iterator
         f"the top {2 * len(planted)} of the ranking ({100 * len(top & planted) / len(planted):.0f}"
         " %; goal >= 70 %)"
     )
+
+
+LOOP_EXPERIMENT = "digits-loop"
+LOOP_ROUNDS = 4  # a cold start, then three rounds that train
+LOOP_BUDGET = 100
+
+
+def loop_digits(folder: Path, lake: str | None) -> Iterator[str]:
+    """Active learning on the digits: a new labelling project, answered by an oracle.
+
+    The flow of a user who starts labelling from nothing: a new ontology (the same ten
+    classes), a split whose val/test side is the fixed evaluation set, and rounds of
+    `smartray loop`. The digits' true class folders (written again, without the planted
+    errors) play the annotators: each batch is answered through the import path. The
+    first round picks by k-center over the image descriptors (no label yet); each later
+    one trains on what came back, evaluates, and picks the next batch by margin.
+    """
+    oracle = folder / "oracle"
+    if len(list(oracle.glob("*/*.png"))) != digits.COUNT:
+        shutil.rmtree(oracle, ignore_errors=True)
+        digits.write_pngs(oracle)
+    ontology_file = folder / "digits-loop.yaml"
+    ontology_file.write_text(DIGITS_ONTOLOGY.replace("name: digits", f"name: {LOOP_EXPERIMENT}"))
+    register(load_ontology(ontology_file), lake=lake)
+    summary = split(LOOP_EXPERIMENT, "train=0.7,val=0.15,test=0.15", lake=lake, seed=1)
+    yield "split:      " + summary.lines()[-1]
+    out = folder.parent / f"{folder.name}-loop"
+    config = LoopConfig(
+        experiment=LOOP_EXPERIMENT,
+        split=LOOP_EXPERIMENT,
+        ontology=LOOP_EXPERIMENT,
+        budget=LOOP_BUDGET,
+        rounds=LOOP_ROUNDS,
+        oracle=str(oracle),
+        oracle_format="folders",
+        where=f"source_uri LIKE '%/{folder.name}/images/%'",  # the digits, not the photos
+        epochs=10,
+        batch_size=16,
+        seed=0,
+        out=str(out),
+    )
+    done = _loop_rounds(lake)
+    if len(done) >= LOOP_ROUNDS:
+        yield f"loop:       experiment {LOOP_EXPERIMENT!r} has its rounds (run by an earlier demo)"
+    else:
+        for line in loop(config, lake=lake):
+            yield "loop " + line
+    yield f"report:     {out / LOOP_EXPERIMENT / 'report.html'}"
+    for row in _loop_rounds(lake):
+        yield "  " + round_line(row)
+
+
+def _loop_rounds(lake: str | None) -> list[dict[str, Any]]:
+    """The demo experiment's `al_rounds` rows, in round order."""
+    lk = Lake(lake)
+    if not lk.exists("al_rounds"):
+        return []
+    rows = lk.table("al_rounds").to_pylist()
+    return sorted((r for r in rows if r["experiment"] == LOOP_EXPERIMENT), key=lambda r: r["round"])

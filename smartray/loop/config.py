@@ -26,6 +26,8 @@ class LoopConfig(BaseModel):
         strategy: How a batch is picked once there is a model (`STRATEGIES`).
         cold_start: How the first batch is picked, before any label (`COLD_START`).
         weights, class_balance: `weighted`'s objectives, as for `select`.
+        where: Narrow the pool by a SQL filter over the asset view, as for `select`
+            (`source_uri LIKE '%/digits/%'`).
         mc_dropout: Monte-Carlo passes when scoring (None: 10 for `bald` or a weighted
             `bald`, else 0).
         seed: Round r selects with seed `seed + r` and trains with `seed` (None: drawn
@@ -59,6 +61,7 @@ class LoopConfig(BaseModel):
     cold_start: str = "kcenter"
     weights: dict[str, float] = Field(default_factory=lambda: {"margin": 1.0, "kcenter": 1.0})
     class_balance: bool = True
+    where: str | None = None
     mc_dropout: int | None = Field(None, ge=0, le=1000)
     seed: int | None = Field(None, ge=0, le=2**40)
     labels: tuple[str, ...] = ()

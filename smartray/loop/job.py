@@ -39,6 +39,9 @@ class LoopJob(JobSettings):
     class_balance: bool = field_from(
         LoopConfig, "class_balance", description="weighted: rotate over predicted classes"
     )
+    where: str | None = field_from(
+        LoopConfig, "where", description="narrow the pool: SQL over the asset view"
+    )
     mc_dropout: int | None = field_from(
         LoopConfig, "mc_dropout", description="MC passes when scoring (default 10 for bald)"
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -163,6 +164,7 @@ def run_round(
                 model=model_id,
                 mc_dropout=config.passes(),
                 repick=True,
+                where=config.where,
                 use_gpu=config.use_gpu,
             ),
             lake=lake,
@@ -182,13 +184,15 @@ def run_round(
             seed=None if config.seed is None else config.seed + round_no,
             weights=config.weights,
             class_balance=config.class_balance,
+            where=config.where,
             repick=True,
         ),
         lake=lake,
     )
     runs["select"] = chosen_batch.run_id
     yield "select:   " + chosen_batch.line()
-    folder = f"{config.out.rstrip('/')}/{config.experiment}"
+    out = config.out if "://" in config.out else os.path.abspath(config.out)
+    folder = f"{out.rstrip('/')}/{config.experiment}"
     export_uri = f"{folder}/round-{chosen_batch.round}"
     exported = _export(config, lake, export_uri, chosen_batch.round, onto)
     yield "export:   " + exported
