@@ -188,20 +188,26 @@ def review(
 def _one_class_per_asset(approved: pa.Table) -> pa.Table:
     """Keeps, of several approved image classes of one asset, the last one approved.
 
-    Boxes, polygons and tags are many per image; an image has one class.
+    Boxes, polygons and tags are many per image; an image has one class per ontology
+    version (the same image may carry a class of another ontology, or of another
+    version of this one).
     """
     rows = approved.to_pylist()
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
+
+    def key(r: dict[str, Any]) -> tuple[str, str, int]:
+        return r["asset_id"], r["ontology"], r["ontology_version"]
+
     for r in rows:
         if r["kind"] != "class":
             continue
-        best = latest.get(r["asset_id"])
+        best = latest.get(key(r))
         if best is None or (r["decided_at"], r["event_id"]) > (
             best["decided_at"],
             best["event_id"],
         ):
-            latest[r["asset_id"]] = r
-    keep = [r["kind"] != "class" or latest[r["asset_id"]] is r for r in rows]
+            latest[key(r)] = r
+    keep = [r["kind"] != "class" or latest[key(r)] is r for r in rows]
     return approved.filter(pa.array(keep, pa.bool_()))
 
 
