@@ -33,11 +33,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from smartray.annotate.formats.base import Added, ImageMeta, OutDir, Prediction, Writer
 from smartray.annotate.ledger import ontology_for
 from smartray.annotate.model import Annotation
+from smartray.annotate.ontology import Ontology
 from smartray.curate.view import asset_view
 from smartray.errors import ConfigError
 from smartray.tables.catalog import ASSETS, BATCHES, LABELS
@@ -223,15 +225,16 @@ def select_batch(lake: Lake, batch: str) -> BatchChoice:
     return BatchChoice([r["asset_id"] for r in picked], int(versions[0]), guesses, models)
 
 
-def current_labels(lake: Lake, ids: list[str]) -> dict[str, list[Annotation]]:
-    """The approved label objects of `ids`, from `labels`."""
+def current_labels(lake: Lake, ids: list[str], ontology: Ontology) -> dict[str, list[Annotation]]:
+    """The approved label objects of `ids` under the ontology version, from `labels`."""
     out: dict[str, list[Annotation]] = defaultdict(list)
     if not lake.exists(LABELS.name):
         return out
+    mine = (text("ontology") == ontology.name) & (pc.field("ontology_version") == ontology.version)
     t = (
         lake.delta(LABELS.name)
         .to_pyarrow_dataset()
-        .to_table(columns=["asset_id", "payload"], filter=text("asset_id").isin(ids))
+        .to_table(columns=["asset_id", "payload"], filter=text("asset_id").isin(ids) & mine)
     )
     for aid, payload in zip(t["asset_id"].to_pylist(), t["payload"].to_pylist(), strict=True):
         out[aid].append(Annotation.from_payload(aid, json.loads(payload)))
@@ -288,7 +291,7 @@ def export(
     presign = _presigner(target, presign_expiry_s) if presign_expiry_s else None
     module = importlib.import_module(f"smartray.annotate.formats.{fmt}")
     writer: Writer = module.Writer(target, onto, image_url_prefix, rotated=rotated)
-    labels = current_labels(lk, ids)  # small: no image bytes
+    labels = current_labels(lk, ids, onto)  # small: no image bytes
     tally = _Tally(fmt)
 
     def add(image: ImageMeta) -> None:
