@@ -45,6 +45,7 @@ class LoopConfig(BaseModel):
         model, epochs, image_size, batch_size, lr, augment, use_gpu: Training, as for
             `train`.
         fine_tune: Start each model from the experiment's last one (default: afresh).
+        slice_by: Columns the val/test evaluation slices by (the report shows the worst).
         export_format: The batch's export format, with the model's guesses.
         out: Folder of the exports and the report: `<out>/<experiment>/round-<r>/` and
             `<out>/<experiment>/report.html`.
@@ -80,6 +81,7 @@ class LoopConfig(BaseModel):
     augment: str = "crop:0.9,jitter:0.1"
     use_gpu: bool = False
     fine_tune: bool = False
+    slice_by: tuple[str, ...] = ("source_folder", "blur", "brightness", "contrast")
     export_format: str = "labelstudio"
     out: str = "al-rounds"
 

@@ -68,6 +68,12 @@ class LoopJob(JobSettings):
     fine_tune: bool = field_from(
         LoopConfig, "fine_tune", description="start from the experiment's last model"
     )
+    slice_by: list[str] = field_from(
+        LoopConfig,
+        "slice_by",
+        description="evaluation slices (repeat)",
+        default=list(LoopConfig.model_fields["slice_by"].default),
+    )
     export_format: str = field_from(
         LoopConfig, "export_format", description="labelstudio, cvat, coco or yolo"
     )
@@ -92,9 +98,8 @@ def run(cfg: LoopJob) -> str | Iterator[str]:
         raise ConfigError("--split NAME: the split whose train side the loop learns and picks")
     settings = cfg.model_dump(exclude={"lake", "config", "replay", "weights", "ray_address"})
     try:
-        config = LoopConfig(
-            **{**settings, "labels": tuple(cfg.labels)}, weights=parse_weights(cfg.weights)
-        )
+        lists = {"labels": tuple(cfg.labels), "slice_by": tuple(cfg.slice_by)}
+        config = LoopConfig(**(settings | lists), weights=parse_weights(cfg.weights))
     except ValidationError as e:
         why = (str(err["msg"]).removeprefix("Value error, ") for err in e.errors())
         raise ConfigError("; ".join(why)) from None

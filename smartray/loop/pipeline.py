@@ -151,7 +151,13 @@ def run_round(
         yield "train:    " + trained.line()
         for side in (s for s in HELD_OUT if s in sides):
             found = evaluate(
-                EvaluateConfig(model=model_id, split=config.split, on=side, use_gpu=config.use_gpu),
+                EvaluateConfig(
+                    model=model_id,
+                    split=config.split,
+                    on=side,
+                    slice_by=config.slice_by,
+                    use_gpu=config.use_gpu,
+                ),
                 lake=lake,
                 ray_address=ray_address,
             )
