@@ -142,6 +142,7 @@ def run_round(
                 augment=config.augment,
                 seed=config.seed or 0,
                 init_model=init,
+                allow_unseen_classes=True,  # early rounds may not have seen every class
                 use_gpu=config.use_gpu,
             ),
             lake=lake,

@@ -33,6 +33,8 @@ class TrainConfig(BaseModel):
         max_failures: Times a lost worker group is restarted from the last checkpoint.
         gpu_wait_s: How long to wait for GPUs the cluster does not have before failing.
         mlflow_tracking_uri: Also log the run to this MLflow tracking store (`tracking.py`).
+        allow_unseen_classes: Train even when `val` holds classes `train` has no example
+            of yet (an early active-learning round); they count as errors.
         resume: A model id whose run stopped before its last epoch: continue it from its
             last checkpoint, with its own settings and pinned versions (the others given
             are not used).
@@ -63,6 +65,7 @@ class TrainConfig(BaseModel):
     max_failures: int = Field(2, ge=0)
     gpu_wait_s: float = Field(120.0, gt=0)
     mlflow_tracking_uri: str | None = None
+    allow_unseen_classes: bool = False
     resume: str | None = None
 
     @model_validator(mode="after")

@@ -64,7 +64,14 @@ class Selection:
         return [round(float(w), 6) for w in scaled]
 
 
-def select(labels: pa.Table, splits: pa.Table, *, ontology: Ontology, split: str) -> Selection:
+def select(
+    labels: pa.Table,
+    splits: pa.Table,
+    *,
+    ontology: Ontology,
+    split: str,
+    allow_unseen: bool = False,
+) -> Selection:
     """The train and val rows of `split`, labelled under `ontology`.
 
     Args:
@@ -72,10 +79,14 @@ def select(labels: pa.Table, splits: pa.Table, *, ontology: Ontology, split: str
         splits: `splits` (`SPLIT_COLUMNS`) at the pinned version.
         ontology: The ontology and version the model learns.
         split: The split name (`smartray split --split NAME`).
+        allow_unseen: Keep `val` assets of classes `train` has no example of (counted
+            as `val_unseen_classes`): an active-learning round early on, whose model
+            is measured as it is.
 
     Raises:
         ConfigError: no approved labels for the ontology, or only under other versions;
-            no split of that name; an empty `train`; a class in `val` absent from `train`.
+            no split of that name; an empty `train`; a class in `val` absent from `train`
+            (unless `allow_unseen`).
     """
     mine = labels.filter(pc.equal(labels["ontology"], ontology.name))
     if mine.num_rows == 0:
@@ -123,6 +134,8 @@ def select(labels: pa.Table, splits: pa.Table, *, ontology: Ontology, split: str
     in_train = {label for _, label in rows["train"]}
     missing = sorted({label for _, label in rows["val"]} - in_train)
     if missing:
+        counts["val_unseen_classes"] = len(missing)
+    if missing and not allow_unseen:
         names = [classes[i]["name"] for i in missing]
         raise ConfigError(
             f"split {split!r}: class(es) {names} are in 'val' but not in 'train'; "

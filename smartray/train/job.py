@@ -61,6 +61,9 @@ class TrainJob(JobSettings):
     mlflow_tracking_uri: str | None = field_from(
         TrainConfig, "mlflow_tracking_uri", description="also log to MLflow (the mlflow extra)"
     )
+    allow_unseen_classes: bool = field_from(
+        TrainConfig, "allow_unseen_classes", description="train though val has unseen classes"
+    )
     resume: str | None = field_from(
         TrainConfig, "resume", description="model id of a stopped run to continue"
     )

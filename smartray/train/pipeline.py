@@ -66,6 +66,8 @@ class TrainSummary(RunSummary):
             f"(val accuracy {c['best_val_accuracy_pct'] / 100:.2f} %); "
             f"left out: {c['left_out']}"
         )
+        if c.get("val_unseen_classes"):
+            head += f"; val holds {c['val_unseen_classes']} class(es) train has no example of"
         return head + (f"; mlflow run {self.mlflow_run_id}" if self.mlflow_run_id else "")
 
 
@@ -156,6 +158,7 @@ def train(
         session.read(SPLITS, columns=SPLIT_COLUMNS),
         ontology=ontology,
         split=config.split,
+        allow_unseen=config.allow_unseen_classes,
     )
     _check_model(config, len(chosen.classes), start)
     if config.mlflow_tracking_uri:
@@ -205,7 +208,10 @@ def train(
         "trained_at": dt.datetime.now(dt.UTC),
     }
     session.commit(MODELS, [row], mode="upsert")
-    left_out = {k: v for k, v in chosen.counts.items() if k not in ("train", "val") and v}
+    left_out = {
+        k: v for k, v in chosen.counts.items()
+        if k not in ("train", "val", "val_unseen_classes") and v
+    }  # fmt: skip
     session.counts.update(
         {
             "train": chosen.counts["train"],
@@ -215,6 +221,7 @@ def train(
             "best_epoch": best["epoch"],
             "best_val_accuracy_pct": round(best["val_accuracy"] * 10_000),
             "left_out": sum(left_out.values()),
+            "val_unseen_classes": chosen.counts.get("val_unseen_classes", 0),
             **{f"left_out_{k}": v for k, v in left_out.items()},
         }
     )
