@@ -78,6 +78,7 @@ def run_demo(
     for sql in (ASSETS_QUERY, VIDEOS_QUERY, GROUPS_QUERY, DEMO_QUERY):
         yield f"\n$ smartray query {sql!r}"
         yield format_table(query(sql, lake=lake))
+    yield from loop_summary(digits_folder, lake)
 
 
 def manage(lake: str | None) -> Iterator[str]:
@@ -194,7 +195,7 @@ def loop_digits(folder: Path, lake: str | None) -> Iterator[str]:
     register(load_ontology(ontology_file), lake=lake)
     summary = split(LOOP_EXPERIMENT, "train=0.7,val=0.15,test=0.15", lake=lake, seed=1)
     yield "split:      " + summary.lines()[-1]
-    out = folder.parent / f"{folder.name}-loop"
+    out = _loop_out(folder)
     config = LoopConfig(
         experiment=LOOP_EXPERIMENT,
         split=LOOP_EXPERIMENT,
@@ -215,9 +216,18 @@ def loop_digits(folder: Path, lake: str | None) -> Iterator[str]:
     else:
         for line in loop(config, lake=lake):
             yield "loop " + line
-    yield f"report:     {out / LOOP_EXPERIMENT / 'report.html'}"
+
+
+def loop_summary(folder: Path, lake: str | None) -> Iterator[str]:
+    """The demo's last lines: the loop's report, then one line per round."""
+    report = _loop_out(folder) / LOOP_EXPERIMENT / "report.html"
+    yield f"\nactive learning on the digits (`smartray loop`), report: {report}"
     for row in _loop_rounds(lake):
         yield "  " + round_line(row)
+
+
+def _loop_out(folder: Path) -> Path:
+    return folder.parent / f"{folder.name}-loop"
 
 
 def _loop_rounds(lake: str | None) -> list[dict[str, Any]]:
