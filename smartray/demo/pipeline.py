@@ -48,9 +48,17 @@ ASSETS_QUERY = (
     "ORDER BY assets DESC"
 )
 
+LOOP_EXPERIMENT = "digits-loop"
+LOOP_ROUNDS = 4  # a cold start, then three rounds that train
+LOOP_BUDGET = 100
+
 
 def run_demo(
-    data: str, *, lake: str | None = None, ray_address: str | None = None
+    data: str,
+    *,
+    lake: str | None = None,
+    ray_address: str | None = None,
+    loop_rounds: int = LOOP_ROUNDS,
 ) -> Iterator[str]:
     """Builds the corpus, ingests it twice, manages the lake; yields what to print as it goes.
 
@@ -58,6 +66,7 @@ def run_demo(
         data: Folder the demo corpus is written to.
         lake: Lake root (default env `SMARTRAY_LAKE` or ./lake).
         ray_address: Ray cluster to join (default: a local Ray, stopped at the end).
+        loop_rounds: Active-learning rounds on the digits (0: none).
     """
     root = build_corpus(data)
     yield f"demo corpus: {root.resolve()}"
@@ -69,7 +78,8 @@ def run_demo(
         yield from manage(lake)
         digits_folder = Path(data).resolve().parent / f"{Path(data).name}-digits"
         yield from train_digits(digits_folder, lake)
-        yield from loop_digits(digits_folder, lake)
+        if loop_rounds:
+            yield from loop_digits(digits_folder, lake, loop_rounds)
     finally:
         if started:
             ray.shutdown()
@@ -78,7 +88,8 @@ def run_demo(
     for sql in (ASSETS_QUERY, VIDEOS_QUERY, GROUPS_QUERY, DEMO_QUERY):
         yield f"\n$ smartray query {sql!r}"
         yield format_table(query(sql, lake=lake))
-    yield from loop_summary(digits_folder, lake)
+    if loop_rounds:
+        yield from loop_summary(digits_folder, lake)
 
 
 def manage(lake: str | None) -> Iterator[str]:
@@ -171,12 +182,7 @@ def check_digits(model_id: str, planted: set[str], lake: str | None) -> Iterator
     )
 
 
-LOOP_EXPERIMENT = "digits-loop"
-LOOP_ROUNDS = 4  # a cold start, then three rounds that train
-LOOP_BUDGET = 100
-
-
-def loop_digits(folder: Path, lake: str | None) -> Iterator[str]:
+def loop_digits(folder: Path, lake: str | None, rounds: int = LOOP_ROUNDS) -> Iterator[str]:
     """Active learning on the digits: a new labelling project, answered by an oracle.
 
     The flow of a user who starts labelling from nothing: a new ontology (the same ten
@@ -201,7 +207,7 @@ def loop_digits(folder: Path, lake: str | None) -> Iterator[str]:
         split=LOOP_EXPERIMENT,
         ontology=LOOP_EXPERIMENT,
         budget=LOOP_BUDGET,
-        rounds=LOOP_ROUNDS,
+        rounds=rounds,
         oracle=str(oracle),
         oracle_format="folders",
         where=f"source_uri LIKE '%/{folder.name}/images/%'",  # the digits, not the photos
@@ -211,7 +217,7 @@ def loop_digits(folder: Path, lake: str | None) -> Iterator[str]:
         out=str(out),
     )
     done = _loop_rounds(lake)
-    if len(done) >= LOOP_ROUNDS:
+    if len(done) >= rounds:
         yield f"loop:       experiment {LOOP_EXPERIMENT!r} has its rounds (run by an earlier demo)"
     else:
         for line in loop(config, lake=lake):

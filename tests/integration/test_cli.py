@@ -67,7 +67,10 @@ def test_demo_builds_its_corpus_and_the_second_run_adds_nothing(tmp_path, capsys
 
     # no opencv-doc videos (where `make demo` found them, it has 2 more): the generated clip
     monkeypatch.setenv("SMARTRAY_DEMO_VIDEOS", str(tmp_path / "no-videos"))
-    demo.main(["--lake", str(tmp_path / "lake"), "--data", str(tmp_path / "data")])
+    # one active-learning round (the cold start): the loop's wiring, not its training
+    # (tests/integration/test_loop.py trains)
+    demo.main(["--lake", str(tmp_path / "lake"), "--data", str(tmp_path / "data"),
+               "--loop-rounds", "1"])  # fmt: skip
     out = capsys.readouterr().out
     first = next(line for line in out.splitlines() if line.startswith("first run:"))
     second = next(line for line in out.splitlines() if line.startswith("second run:"))
@@ -83,3 +86,9 @@ def test_demo_builds_its_corpus_and_the_second_run_adds_nothing(tmp_path, capsys
     assert "0 group(s) straddle splits" in out
     assert "sample:     sample" in out
     assert "12 of" in out
+    # the loop on the digits: the oracle labelled val/test, k-center picked the first batch
+    report = tmp_path / "data-digits-loop" / "digits-loop" / "report.html"
+    assert f"report: {report}" in out
+    assert "round 1: 0 train labels, no model yet (cold start); picked 100 of" in out
+    assert out.rstrip().splitlines()[-1].startswith("  round 1: 0 train labels")
+    assert report.read_bytes().startswith(b"<!DOCTYPE html>")
