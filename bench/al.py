@@ -28,8 +28,9 @@ is seeded by (seed, round), so round 0 is the same model for every strategy of a
    up to 1,100; random, margin, badge and, of the other strategies, the one that needed
    the fewest labels on digits; 3 seeds. Target: 78 % test accuracy (a pilot: random
    had 76 % at 300 labels, 80 % at 1,100). Goal: the best strategy needs <= 0.5x the
-   labels random needs, and fewer than margin. Sized to ~45 min here: a round costs
-   ~14 s of training, ~4 s of testing and ~8 s of scoring the pool and picking.
+   labels random needs, and fewer than margin. Sized to ~45 min on the 2-core VM
+   (measured: 2,829 s; a round 17.6 s for random, train and test, 22.7 s with the
+   pool scored and the batch picked).
 
 "Labels to reach" is the labelled-set size of the first round at or above the target;
 a run that never reaches it counts as `>` its last size (printed so, and in means and
@@ -37,7 +38,7 @@ ratios as that last size plus one batch, a bound). Every finished (dataset, stra
 seed, round) is appended to `<out>/results.jsonl` with its picks; a rerun with the same
 settings skips what is there and continues a cut run. Learning curves (mean over seeds
 with a +-1 sd band) go to `<out>/al_digits.png` and `<out>/al_fashion_mnist.png`.
-`--target` changes only the summary (it is not part of a result's key). One thread for
+`--target` changes only the summaries (it is not part of a result's key). One thread for
 torch and BLAS (set here); run it under `nice -n 10`: the machine is shared.
 """
 
@@ -392,6 +393,7 @@ def plot(setup: Setup, runs: dict[tuple[str, int], list[dict[str, Any]]],
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=100)
+    low, high = 100 * setup.target, 100 * setup.target
     for s in strategies:
         seeds = [runs.get((s, k), []) for k in range(setup.seeds)]
         if any(len(r) != setup.rounds + 1 for r in seeds):
@@ -399,10 +401,11 @@ def plot(setup: Setup, runs: dict[tuple[str, int], list[dict[str, Any]]],
         x = np.array([r["labels"] for r in seeds[0]])
         acc = np.array([[r["accuracy"] for r in rs] for rs in seeds]) * 100
         mean, band = acc.mean(0), sd(acc)
+        low, high = min(low, mean.min() - 2), max(high, (mean + band).max() + 1)
         (line,) = ax.plot(x, mean, label=s, lw=1.6)
         ax.fill_between(x, mean - band, mean + band, color=line.get_color(), alpha=0.12, lw=0)
     ax.axhline(100 * setup.target, color="k", ls="--", lw=0.8)
-    ax.set_ylim(100 * setup.target - 25, min(100.0, 100 * setup.target + 5))
+    ax.set_ylim(max(low, 100 * setup.target - 25), min(100.0, high))
     ax.set_xlabel("labelled images")
     ax.set_ylabel("test accuracy (%)")
     name = {"digits": "scikit-learn digits, MLP", "fashion": "Fashion-MNIST, small CNN"}
@@ -436,11 +439,14 @@ def part(setup: Setup, data: Callable[[], Data], strategies: list[str], out: Pat
         for s in others:
             print("  " + ratio_line(s, need["random"], need[s], cap))
     if setup.dataset == "fashion" and others:
-        best = min(others, key=lambda s: np.mean([cap if g is None else g for g in need[s]]))
-        print(f"best strategy here: {best} (goal: best/random <= 0.5, best/margin < 1)")
-        for s in ("random", "margin"):
-            if s in need and s != best:
-                print("  " + ratio_line(f"{best}/{s}", need[best], need[s], cap))
+        mean = {s: np.mean([cap if g is None else g for g in need[s]]) for s in others}
+        best = [s for s in others if mean[s] == min(mean.values())]
+        print(f"best strategy here: {' = '.join(best)} (goal: best/random <= 0.5, best/"
+              "margin < 1)\nratio strategy/other (labels to the target; < 1: fewer)")  # fmt: skip
+        for s in others:
+            for other in ("random", "margin"):
+                if other in need and other != s:
+                    print("  " + ratio_line(f"{s}/{other}", need[s], need[other], cap))
     plot(setup, runs, strategies, out / PNG[setup.dataset])
     print(f"curves: {out / PNG[setup.dataset]}", flush=True)
 
@@ -476,7 +482,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, help="optimizer steps per training (300, 400)")
     ap.add_argument("--strategies", help="comma-separated; fashion default: random,margin,"
                     "badge,best (best: the fewest labels on digits of the others)")  # fmt: skip
-    ap.add_argument("--target", type=float, help="test accuracy to reach (0.95, 0.78)")
+    ap.add_argument("--target", type=float, help="test accuracy the summaries count labels "
+                    "to (digits 0.95, fashion 0.78); `best` is always judged at 0.95")  # fmt: skip
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     torch.set_num_threads(1)  # the machine is shared: one thread for torch and BLAS
@@ -492,7 +499,8 @@ def main() -> None:
         fashion = replace(FASHION, **given)
         names = (args.strategies or "random,margin,badge,best").split(",")
         if "best" in names:
-            names[names.index("best")] = best_on_digits(args.out, digits, names)
+            judged = replace(digits, target=DIGITS.target)  # --target is for the summaries
+            names[names.index("best")] = best_on_digits(args.out, judged, names)
         part(fashion, lambda: fashion_data(fashion.pool), list(dict.fromkeys(names)), args.out)
 
 
