@@ -250,6 +250,7 @@ def export(
     where: str | None = None,
     batch: str | None = None,
     ontology: str | None = None,
+    ontology_version: int | None = None,
     image_url_prefix: str | None = None,
     presign_expiry_s: int | None = None,
     chunk: int = CHUNK,
@@ -280,7 +281,7 @@ def export(
     if sum(x is not None for x in (snapshot, where, batch)) != 1:
         raise ConfigError("give one of --snapshot NAME, --where EXPR or --batch EXPERIMENT:ROUND")
     lk = Lake(lake)
-    onto = ontology_for(lk, ontology, None)
+    onto = ontology_for(lk, ontology, ontology_version)
     chosen = None if batch is None else select_batch(lk, batch)
     if chosen is not None:
         ids, version, guesses = chosen.ids, chosen.assets_version, chosen.guesses

@@ -34,6 +34,7 @@ class ExportJob(JobSettings):
         "guesses as pre-annotations (labelstudio, cvat)",
     )
     ontology: str | None = Field(None, description="ontology name (default: the only one)")
+    ontology_version: int | None = Field(None, ge=1, description="its version (default: latest)")
     image_url_prefix: str | None = Field(None, description="prefix of image URLs in tasks")
     presign_expiry_s: int | None = Field(
         None, gt=0, description="s3 out: reference images by presigned URLs valid this long"
@@ -81,6 +82,7 @@ def run(cfg: ExportJob) -> str:
         where=where,
         batch=cfg.batch,
         ontology=cfg.ontology,
+        ontology_version=cfg.ontology_version,
         image_url_prefix=cfg.image_url_prefix,
         presign_expiry_s=cfg.presign_expiry_s,
         chunk=cfg.chunk,

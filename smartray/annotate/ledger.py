@@ -157,6 +157,7 @@ class ImportSummary:
     duplicates: int = 0  # objects the file holds more than once
     clipped: int = 0  # objects clipped to their image's edge
     unmatched: int = 0  # images or tasks not matched to an asset (their objects: refused)
+    event_ids: tuple[str, ...] = ()  # the file's events, new or already in the ledger
 
     def line(self) -> str:
         """The job's summary line (every count is of objects, unless it says images)."""
@@ -402,6 +403,7 @@ def commit_labels(
         duplicates,
         checked.clipped,
         unmatched,
+        tuple(str(r["event_id"]) for r in rows),
     )
 
 

@@ -216,11 +216,11 @@ def loop_digits(folder: Path, lake: str | None, rounds: int = LOOP_ROUNDS) -> It
         seed=0,
         out=str(out),
     )
-    done = _loop_rounds(lake)
-    if len(done) >= rounds:
+    done = len(_loop_rounds(lake))  # an earlier demo's rounds count
+    if done >= rounds:
         yield f"loop:       experiment {LOOP_EXPERIMENT!r} has its rounds (run by an earlier demo)"
     else:
-        for line in loop(config, lake=lake):
+        for line in loop(config.model_copy(update={"rounds": rounds - done}), lake=lake):
             yield "loop " + line
 
 

@@ -30,8 +30,8 @@ class LoopConfig(BaseModel):
             (`source_uri LIKE '%/digits/%'`).
         mc_dropout: Monte-Carlo passes when scoring (None: 10 for `bald` or a weighted
             `bald`, else 0).
-        seed: Round r selects with seed `seed + r` and trains with `seed` (None: drawn
-            each round, and recorded).
+        seed: Round r selects with seed `seed + r` and trains with `seed` (None: each
+            selection seed is drawn and recorded with its round; training uses seed 0).
         labels: Annotation files that came back, imported in order.
         format: Their format (coco, yolo, labelstudio, cvat, folders).
         annotator: Who made them.

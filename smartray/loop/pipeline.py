@@ -101,19 +101,23 @@ def run_round(
     sides = _sides(lk, config.split)
     batch = open_batch(lk, config.experiment)
     answers = _read_answers(lk, config, onto, batch, sides)  # every check before a write
+    approving = bool(config.oracle) or config.approve == "all"
+    _measurable(lk, config, onto, sides, answers if approving else [])
     runs: dict[str, Any] = {}
     imported, approved = 0, 0
+    events: list[str] = []
     for checked in answers:
         done = commit_labels(
             checked, lake=lk, annotator=ORACLE if config.oracle else config.annotator
         )
         runs.setdefault("import", []).append(done.run_id)
         imported += done.imported
+        events += done.event_ids  # new or already in the ledger (an earlier, cut try)
         yield "labels:   " + done.line()
-    if runs.get("import") and (config.oracle or config.approve == "all"):
+    if events and approving:
         reviewer = ORACLE if config.oracle else f"loop:{config.experiment}"
-        chosen = ", ".join(f"'{r}'" for r in runs["import"])
-        decided = review("approve", reviewer=reviewer, lake=lake, where=f"run_id IN ({chosen})")
+        chosen = ", ".join(f"'{e}'" for e in events)
+        decided = review("approve", reviewer=reviewer, lake=lake, where=f"event_id IN ({chosen})")
         runs["review"] = decided.run_id
         approved = decided.decided
         yield "review:   " + decided.line()
@@ -435,18 +439,44 @@ def _annotated(lake: Lake, onto: Ontology, ids: set[str]) -> set[str]:
     return set(rows["asset_id"].to_pylist())
 
 
-def _train_labels(lake: Lake, split: str, onto: Ontology) -> int:
-    """Assets of the split's train side with an approved label under the ontology version."""
-    if not lake.exists(LABELS.name):
-        return 0
+def _approved(lake: Lake, onto: Ontology) -> set[str]:
+    """Assets with an approved label under the ontology version."""
     labels = _scan(
         lake,
         LABELS,
         columns=["asset_id"],
         filter=(text("ontology") == onto.name) & (pc.field("ontology_version") == onto.version),
     )
-    train = _sides(lake, split).get("train", set())
-    return len(set(labels["asset_id"].to_pylist()) & train)
+    return set(labels["asset_id"].to_pylist())
+
+
+def _train_labels(lake: Lake, split: str, onto: Ontology) -> int:
+    """Assets of the split's train side with an approved label under the ontology version."""
+    return len(_approved(lake, onto) & _sides(lake, split).get("train", set()))
+
+
+def _measurable(
+    lake: Lake,
+    config: LoopConfig,
+    onto: Ontology,
+    sides: dict[str, set[str]],
+    approving: list[CheckedFile],
+) -> None:
+    """Refuses a round that would train a model with no labelled `val` to measure it by.
+
+    `approving`: the files whose objects this round approves.
+
+    Raises:
+        ConfigError: the split's train side will have labels and its val side none.
+    """
+    labelled = _approved(lake, onto).union(*(c.assets for c in approving))
+    if labelled & sides.get("train", set()) and not labelled & sides.get("val", set()):
+        raise ConfigError(
+            f"split {config.split!r}: its val side has no approved label under ontology "
+            f"{onto.name!r} v{onto.version}, so no model could be measured: label the val "
+            "(and test) side first (`smartray import-labels` and `smartray review approve`, "
+            "or name those files in --labels with --approve all); nothing written"
+        )
 
 
 def _has_model(lake: Lake, experiment: str) -> bool:
@@ -462,7 +492,7 @@ def _export(config: LoopConfig, lake: str | None, out: str, round_no: int, onto:
 
     done = export(
         config.export_format, out, lake=lake, batch=f"{config.experiment}:{round_no}",
-        ontology=onto.name,
+        ontology=onto.name, ontology_version=onto.version,
     )  # fmt: skip
     return done.line()
 

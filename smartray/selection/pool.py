@@ -4,9 +4,9 @@ The pool is every asset of `assets` with no approved label under the ontology (n
 and version), except those on the `val` or `test` side of the experiment's split (they
 stay fixed, so learning curves are honest) and those an earlier round of the experiment
 picked; a snapshot or `--where` narrows it. With `repick` (the loop: earlier rounds are
-closed), an earlier pick that came back with no annotation under the ontology is in the
-pool again; one that was answered stays out (approved, it is labelled; else it awaits
-review). Rows of one near-duplicate group
+closed), an earlier pick that came back with no annotation under the ontology, or only
+rejected ones, is in the pool again; one that was answered stays out (approved, it is
+labelled; else it awaits review). Rows of one near-duplicate group
 (`dup_groups`), one video, or an augmented asset and its parent are one *component*: a
 component that holds a labelled, val/test or picked asset leaves the pool, and a batch
 takes one asset per component.
@@ -177,20 +177,28 @@ def _picked(session: LakeSession, pins: Pins, experiment: str) -> set[str]:
 def _answered(
     session: LakeSession, pins: Pins, ontology: tuple[str, int], ids: set[str]
 ) -> set[str]:
-    """Those of `ids` with an annotation event under the ontology (any state)."""
+    """Those of `ids` with an annotation under the ontology that was not rejected.
+
+    An annotation's state is its last review's (submitted if none); a rejected answer is
+    no answer, so its asset may be picked again.
+    """
     if not ids:
         return set()
     name, version = ontology
     rows = pins.read(
         session,
         LABEL_EVENTS,
-        columns=["asset_id"],
-        filter=(text("event") == "annotation")
-        & (text("ontology") == name)
+        columns=["event_id", "asset_id", "event", "status", "target_id", "created_at"],
+        filter=(text("ontology") == name)
         & (pc.field("ontology_version") == version)
         & text("asset_id").isin(sorted(ids)),
-    )
-    return set(rows["asset_id"].to_pylist())
+    ).to_pylist()
+    state = {r["event_id"]: (r["asset_id"], r["status"]) for r in rows
+             if r["event"] == "annotation"}  # fmt: skip
+    for r in sorted((r for r in rows if r["event"] == "review"), key=lambda r: r["created_at"]):
+        if r["target_id"] in state:
+            state[r["target_id"]] = (state[r["target_id"]][0], r["status"])
+    return {asset for asset, status in state.values() if status != "rejected"}
 
 
 def _sides(session: LakeSession, pins: Pins, split: str | None) -> tuple[set[str], set[str] | None]:

@@ -463,9 +463,11 @@ AL_ROUNDS = TableSpec(
             _f("init_model", pa.string(), nullable=True),  # fine-tuned from (null: afresh)
             _f("labelled", pa.int64()),  # approved labels on the train side the model learnt
             _f("asked", pa.int64()),  # assets of the previous batch
-            _f("answered", pa.int64()),  # of them, labelled when this round began
-            _f("imported", pa.int64()),  # annotation objects imported this round
-            _f("approved", pa.int64()),  # of them, approved by the loop's policy
+            _f("answered", pa.int64()),  # of them, with an annotation once this round's are in
+            # annotation objects imported this round, and approved by the loop's policy (a
+            # simulation's first round: the oracle's val/test labels too)
+            _f("imported", pa.int64()),
+            _f("approved", pa.int64()),
             _f("selected_ids", pa.list_(pa.string())),  # the batch, in pick order
             _f("pool_size", pa.int64()),
             _f("val_accuracy", pa.float64(), nullable=True),

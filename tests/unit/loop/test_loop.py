@@ -98,3 +98,19 @@ def test_the_round_line_says_labels_accuracy_and_what_was_picked():
     assert round_line(cold) == (
         "round 1: 0 train labels, no model yet (cold start); picked 12 of 140 by kcenter"
     )
+
+
+def test_a_round_that_would_train_without_labelled_val_is_refused_before_writing(tmp_path):
+    from smartray.loop.pipeline import _measurable
+
+    lk = Lake(str(tmp_path / "lake"))  # no labels yet
+    onto = ontology(1)
+    config = LoopConfig(**BASE)
+    train, val = {f"{i:064x}" for i in range(3)}, {f"{i:064x}" for i in range(3, 5)}
+    sides = {"train": train, "val": val}
+    answers_train = checked(onto, 3, {})  # the assets of 0..2: train side
+    with pytest.raises(ConfigError, match="its val side has no approved label"):
+        _measurable(lk, config, onto, sides, [answers_train])
+    _measurable(lk, config, onto, sides, [])  # a cold start trains nothing: fine
+    both = checked(onto, 5, {})  # train and val answered together: fine
+    _measurable(lk, config, onto, sides, [both])

@@ -21,18 +21,28 @@ def annotation(asset_id, ontology=("digits", 1)):
             "agreement": None}  # fmt: skip
 
 
+def review(asset_id, status, minute):
+    target = f"e-{asset_id}-1"  # its v1 annotation; a review carries the asset's id too
+    return {**annotation(asset_id), "event_id": f"review-{target}", "event": "review",
+            "kind": status, "status": status, "target_id": target,
+            "created_at": NOW + dt.timedelta(minutes=minute)}  # fmt: skip
+
+
 def lake_with_a_round(tmp_path):
-    """8 assets; round 1 of experiment `al` picked 4: two answered (one under v2 only)."""
+    """8 assets; round 1 of experiment `al` picked 5: two answered, one under v2 only,
+    one answered and rejected, one not at all."""
     lk = Lake(str(tmp_path / "lake"))
     assets = rows(ASSETS, 8)
     ids = assets["asset_id"].to_pylist()
     session = lk.session("test", {})
     session.commit(ASSETS, assets)
-    picked = rows(BATCHES, 4, experiment="al", round=1)
+    picked = rows(BATCHES, 5, experiment="al", round=1)
     picked = picked.set_column(picked.schema.get_field_index("asset_id"), "asset_id",
-                               pa.array(ids[:4]))  # fmt: skip
+                               pa.array(ids[:5]))  # fmt: skip
     session.commit(BATCHES, picked)
-    events = [annotation(ids[0]), annotation(ids[1]), annotation(ids[2], ("digits", 2))]
+    events = [annotation(ids[0]), annotation(ids[1]), annotation(ids[2], ("digits", 2)),
+              annotation(ids[4]), review(ids[4], "rejected", 1),
+              review(ids[1], "approved", 2)]  # fmt: skip
     session.commit(LABEL_EVENTS, pa.Table.from_pylist(events, LABEL_EVENTS.schema))
     return lk, ids
 
@@ -46,16 +56,17 @@ def pool(lk, repick):
 def test_picks_stay_out_of_the_pool_until_a_round_is_closed(tmp_path):
     lk, ids = lake_with_a_round(tmp_path)
     closed = pool(lk, repick=False)
-    assert closed.ids == sorted(ids[4:])
-    assert closed.picked == set(ids[:4])
-    assert closed.left_out["picked before"] == 4
+    assert closed.ids == sorted(ids[5:])
+    assert closed.picked == set(ids[:5])
+    assert closed.left_out["picked before"] == 5
 
 
 def test_repick_returns_the_unanswered_picks_and_keeps_the_answered_out(tmp_path):
     lk, ids = lake_with_a_round(tmp_path)
     reopened = pool(lk, repick=True)
-    # ids[0] and ids[1] were answered under digits v1 (awaiting review: not labelled);
-    # ids[2] only under v2, ids[3] not at all: both back in the pool
+    # ids[0] and ids[1] were answered under digits v1 (one awaits review, one approved but
+    # `labels` is not rebuilt here); ids[2] only under v2, ids[3] not at all, ids[4]'s
+    # answer was rejected: those three are back in the pool
     assert reopened.ids == sorted(ids[2:])
     assert reopened.picked == {ids[0], ids[1]}
     assert set(reopened.covered) == {ids[0], ids[1]}
