@@ -17,7 +17,6 @@ from html import escape
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
 
 from smartray.report.sections import QUALITY, Curve
 
@@ -99,7 +98,7 @@ def quality_histograms(
     if not len(values.get(QUALITY[0], ())):
         return None
     fig = Figure(figsize=(11, 3.3))
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.17, top=0.97, wspace=0.22)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.97, wspace=0.25)
     axes = fig.subplots(1, len(QUALITY))
     colours = [f"C{i}" for i in range(len(marks))]
     for ax, metric in zip(axes, QUALITY, strict=True):
@@ -117,9 +116,7 @@ def quality_histograms(
                     label=f"{label} ({got.size})")  # fmt: skip
             ax.axvline(float(np.median(got)), color=colour, linestyle="--", linewidth=1)
         if log:
-            ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-            ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
+            ax.set_xscale("log")  # decades only: minor labels overlap on a wide range
         ax.set_xlabel(_AXES[metric])
         ax.set_ylabel("assets")
     axes[0].legend(fontsize="small")
