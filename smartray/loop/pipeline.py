@@ -45,11 +45,12 @@ from smartray.cluster import ensure_ray
 from smartray.errors import ConfigError
 from smartray.loop.config import ORACLE, LoopConfig
 from smartray.predict import EvaluateConfig, evaluate
+from smartray.predict.model import has_model
 from smartray.report import write_report
 from smartray.selection import ScoreConfig, SelectConfig, score, select
-from smartray.selection.pipeline import Recorded, SelectSummary
+from smartray.selection.pipeline import RECORDED_VERSIONS, Recorded, SelectSummary
 from smartray.tables import Lake, TableSpec
-from smartray.tables.catalog import AL_ROUNDS, BATCHES, LABEL_EVENTS, LABELS, MODELS, SPLITS
+from smartray.tables.catalog import AL_ROUNDS, BATCHES, LABEL_EVENTS, LABELS, SPLITS
 from smartray.tables.filters import text
 from smartray.train import TrainConfig, train
 
@@ -131,7 +132,7 @@ def run_round(
     model_id, init, accuracy = None, None, {}
     round_no = batch.round + 1
     if labelled:
-        init = "latest" if config.fine_tune and _has_model(lk, config.experiment) else None
+        start = "latest" if config.fine_tune and has_model(lk, config.experiment) else None
         trained = train(
             TrainConfig(
                 split=config.split,
@@ -145,14 +146,14 @@ def run_round(
                 lr=config.lr,
                 augment=config.augment,
                 seed=config.seed or 0,
-                init_model=init,
+                init_model=start,
                 allow_unseen_classes=True,  # early rounds may not have seen every class
                 use_gpu=config.use_gpu,
             ),
             lake=lake,
             ray_address=ray_address,
         )
-        model_id, runs["train"] = trained.model_id, trained.run_id
+        model_id, init, runs["train"] = trained.model_id, trained.init_model, trained.run_id
         yield "train:    " + trained.line()
         for side in (s for s in HELD_OUT if s in sides):
             found = evaluate(
@@ -276,9 +277,7 @@ def _scan(
     """The latest version of `spec`'s rows that match `filter` (none if no table)."""
     if not lake.exists(spec.name):
         return spec.schema.empty_table().select(columns or spec.schema.names)
-    found: pa.Table = (
-        lake.delta(spec.name).to_pyarrow_dataset().to_table(columns=columns, filter=filter)
-    )
+    found: pa.Table = lake.dataset(spec.name).to_table(columns=columns, filter=filter)
     return found
 
 
@@ -479,14 +478,6 @@ def _measurable(
         )
 
 
-def _has_model(lake: Lake, experiment: str) -> bool:
-    if not lake.exists(MODELS.name):
-        return False
-    return experiment in set(
-        lake.table(MODELS.name, columns=["experiment"])["experiment"].to_pylist()
-    )
-
-
 def _export(config: LoopConfig, lake: str | None, out: str, round_no: int, onto: Ontology) -> str:
     from smartray.annotate import export
 
@@ -504,7 +495,7 @@ def _round_row(
     chosen: SelectSummary,
     *,
     model_id: str | None,
-    init: str | None,
+    init: str | None,  # the model it started from, resolved (None: afresh)
     labelled: int,
     asked: int,
     answered: int,
@@ -524,16 +515,7 @@ def _round_row(
     ).to_pylist()
     rows.sort(key=lambda r: r["rank"])
     first = rows[0]
-    init_id = None
-    if init is not None:  # the id `latest` resolved to, as the model row records it
-        cfg = lake.table(MODELS.name, columns=["model_id", "config"]).to_pylist()
-        init_id = next(json.loads(r["config"]).get("init_model") for r in cfg
-                       if r["model_id"] == model_id)  # fmt: skip
-    versions = {
-        f"{name}_version": first.get(f"{name}_version")
-        for name in ("assets", "asset_sources", "labels", "splits", "dup_groups",
-                     "predictions", "batches", "label_events")
-    }  # fmt: skip
+    versions = {f"{n}_version": first.get(f"{n}_version") for n in RECORDED_VERSIONS}
     return {
         "experiment": config.experiment,
         "round": chosen.round,
@@ -544,7 +526,7 @@ def _round_row(
         "ontology": onto.name,
         "ontology_version": onto.version,
         "model_id": model_id,
-        "init_model": init_id,
+        "init_model": init,
         "labelled": labelled,
         "asked": asked,
         "answered": answered,

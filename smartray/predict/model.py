@@ -100,6 +100,15 @@ def find_model(lake: Lake, model: str, experiment: str | None = None) -> Recorde
     return found
 
 
+def has_model(lake: Lake, experiment: str) -> bool:
+    """Whether `experiment` has a recorded model yet."""
+    if not lake.exists(MODELS.name):
+        return False
+    return experiment in set(
+        lake.table(MODELS.name, columns=["experiment"])["experiment"].to_pylist()
+    )
+
+
 def _candidate(experiment: str, wanted: str | None) -> bool:
     """Whether a model of `experiment` may be `latest` when `wanted` was asked for."""
     if wanted is not None:

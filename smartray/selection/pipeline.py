@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from smartray.annotate.ledger import ontology_for
 from smartray.errors import ConfigError, SmartrayError
 from smartray.predict.config import PredictConfig
-from smartray.predict.model import RecordedModel, find_model
+from smartray.predict.model import RecordedModel, find_model, has_model
 from smartray.predict.pipeline import predict_assets
 from smartray.predict.scorer import dropout_layers
 from smartray.selection import maths
@@ -314,12 +314,8 @@ def _select_model(
         return None if model_id is None else find_model(lake, model_id, config.experiment)
     if config.model == NO_MODEL:
         return None
-    if config.model == "latest":
-        have = lake.exists(MODELS.name) and config.experiment in set(
-            lake.table(MODELS.name, columns=["experiment"])["experiment"].to_pylist()
-        )
-        if not have:
-            return None  # cold start
+    if config.model == "latest" and not has_model(lake, config.experiment):
+        return None  # cold start
     return find_model(lake, config.model, config.experiment)
 
 

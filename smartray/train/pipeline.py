@@ -56,6 +56,7 @@ class TrainSummary(RunSummary):
 
     model_id: str = ""
     mlflow_run_id: str | None = None
+    init_model: str | None = None  # the model it started from (`--init-model`, resolved)
 
     def line(self) -> str:
         """The job's summary line."""
@@ -227,7 +228,7 @@ def train(
     )
     session.record()
     summary = TrainSummary.of(session.run)
-    summary.model_id = model_id
+    summary.model_id, summary.init_model = model_id, config.init_model
     if config.mlflow_tracking_uri:
         try:
             summary.mlflow_run_id = tracking.log_run(
