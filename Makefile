@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 100000000
 export MALLOC_TRIM_THRESHOLD_ ?= 1000000000
 export MALLOC_TOP_PAD_ ?= 100000000
 
-.PHONY: install demo test test-unit lint check-k8s clean chromium
+.PHONY: install demo test test-unit test-reliability lint check-k8s clean chromium
 
 install: $(STAMP)
 
@@ -54,6 +54,16 @@ $(MATE_BACKGROUNDS):
 		(apt-get update -qq && apt-get download mate-backgrounds >/dev/null)) && \
 		dpkg -x mate-backgrounds_*.deb mate-backgrounds && rm -f mate-backgrounds_*.deb
 
+# Debian's opencv-data: the LBP face cascade, an independent check on the blurred demo
+# photos (tests/reliability/test_privacy.py), unpacked, not installed.
+OPENCV_DATA := .cache/opencv-data/usr/share/opencv4
+
+$(OPENCV_DATA):
+	mkdir -p .cache/opencv-data
+	cd .cache && (apt-get download opencv-data >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get download opencv-data >/dev/null)) && \
+		dpkg -x opencv-data_*.deb opencv-data && rm -f opencv-data_*.deb
+
 # Headless Chromium for the browser test of `smartray report` (tests/integration/browser.py).
 chromium:
 	command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
@@ -67,6 +77,14 @@ test: $(STAMP) | $(FASHION_MNIST) $(OPENCV_DOC) $(MATE_BACKGROUNDS) chromium
 
 test-unit: $(STAMP) | $(OPENCV_DOC) $(MATE_BACKGROUNDS)
 	$(BIN)/python -m pytest -m "not integration"
+
+# The fault, load and hostile-input campaigns (tests/reliability, RELIABILITY.md) at the
+# sizes CI affords, capped at 30 minutes; RELIABILITY_FLAGS sets other sizes, e.g.
+# `make test-reliability RELIABILITY_FLAGS="--fuzz-files 10000"`.
+RELIABILITY_FLAGS ?=
+
+test-reliability: $(STAMP) | $(OPENCV_DOC) $(OPENCV_DATA)
+	timeout --signal=INT --kill-after=60 1800 $(BIN)/python -m pytest tests/reliability $(RELIABILITY_FLAGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check smartray jobs tests bench cluster

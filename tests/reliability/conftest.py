@@ -1,0 +1,185 @@
+"""The reliability suite: seeded fault, load and hostile-input campaigns (RELIABILITY.md).
+
+`make test-reliability` runs it at the sizes CI affords; the flags below set the sizes of
+the full campaigns, run by hand and recorded in RELIABILITY.md.
+
+Nothing here may send traffic beyond loopback: a guard (`guard/netguard.py`) is installed
+in this process and, through `guard/sitecustomize.py` on `PYTHONPATH`, in every Python
+process the suite starts (drivers, Ray workers). It refuses any other connection and
+records it; a test during which a refusal was recorded fails, unless it is marked
+`net_refusals_expected` and counts them itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+GUARD_DIR = Path(__file__).parent / "guard"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
+sys.path.insert(0, str(GUARD_DIR))
+import netguard  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """Campaign sizes and the base seed, from the command line.
+
+    Attributes:
+        seed: Base seed; campaign i uses seed + i.
+        kill_seeds: Seeds of the worker-kill and driver-kill campaigns.
+        train_seeds: Seeds of the training-worker-kill campaign.
+        fuzz_files: Mutated media files sent through ingest.
+        s3_commits: Commits each of the two concurrent S3 ingest jobs makes.
+        appends: Small appends before `maintain` in the compaction campaign.
+    """
+
+    seed: int
+    kill_seeds: int
+    train_seeds: int
+    fuzz_files: int
+    s3_commits: int
+    appends: int
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("reliability", "campaign sizes of tests/reliability (RELIABILITY.md)")
+    g.addoption("--seed", type=int, default=0, help="base seed (default 0)")
+    g.addoption("--kill-seeds", type=int, default=10, help="worker/driver kill seeds (10)")
+    g.addoption("--train-seeds", type=int, default=5, help="training-kill seeds (5)")
+    g.addoption("--fuzz-files", type=int, default=10_000, help="mutated files (10,000)")
+    g.addoption("--s3-commits", type=int, default=20, help="commits per S3 writer (20)")
+    g.addoption("--appends", type=int, default=200, help="small appends before maintain (200)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "net_refusals_expected: the test provokes refused connections and counts them"
+    )
+    log = ARTIFACTS / f"net-guard-{os.getpid()}.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.unlink(missing_ok=True)
+    os.environ[netguard.ENV] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p
+    )
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    netguard.install(str(log))
+    config.stash[_FIGURES] = {}
+
+
+_FIGURES = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope="session")
+def campaign(request: pytest.FixtureRequest) -> Campaign:
+    o = request.config.getoption
+    return Campaign(
+        seed=o("--seed"),
+        kill_seeds=o("--kill-seeds"),
+        train_seeds=o("--train-seeds"),
+        fuzz_files=o("--fuzz-files"),
+        s3_commits=o("--s3-commits"),
+        appends=o("--appends"),
+    )
+
+
+class Figures:
+    """What the campaigns measured: written to test-artifacts/reliability/figures.json
+    and printed at the end of the run, for RELIABILITY.md."""
+
+    def __init__(self, store: dict) -> None:
+        self._store = store
+
+    def record(self, test: str, **numbers: object) -> None:
+        self._store.setdefault(test, {}).update(numbers)
+
+
+@pytest.fixture(scope="session")
+def figures(request: pytest.FixtureRequest) -> Figures:
+    return Figures(request.config.stash[_FIGURES])
+
+
+def net_refusals() -> list[dict]:
+    """Every connection refused so far in this run, by any process of the suite."""
+    return netguard.refusals(os.environ[netguard.ENV])
+
+
+@pytest.fixture(autouse=True)
+def _nothing_beyond_loopback(request: pytest.FixtureRequest):
+    before = len(net_refusals())
+    yield
+    new = net_refusals()[before:]
+    if new and request.node.get_closest_marker("net_refusals_expected") is None:
+        pytest.fail(
+            f"{len(new)} connection(s) beyond loopback refused during the test: "
+            + "; ".join(f"{r['event']} {r['address']} at {r['where'][-1]}" for r in new[:3])
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    found = session.config.stash.get(_FIGURES, {})
+    if not found:
+        return
+    opt = session.config.getoption
+    found["_sizes"] = {k: opt("--" + k.replace("_", "-")) for k in Campaign.__dataclass_fields__}
+    path = ARTIFACTS / "figures.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    old.update(found)
+    path.write_text(json.dumps(old, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    found = config.stash.get(_FIGURES, {})
+    if not found:
+        return
+    terminalreporter.section("reliability figures")
+    for test, numbers in found.items():
+        terminalreporter.write_line(f"{test}: {json.dumps(numbers, default=str)}")
+    refused = net_refusals()
+    terminalreporter.write_line(f"connections beyond loopback refused in this run: {len(refused)}")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """SeaweedFS on loopback for the session; its settings are in this process's env
+    (set before Ray starts, so workers inherit them as a cluster's would)."""
+    from tests.integration import seaweed
+
+    server = seaweed.start(tmp_path_factory.mktemp("seaweedfs"))
+    saved = {k: os.environ.get(k) for k in server.env}
+    os.environ.update(server.env)
+    yield server
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def ray_session(s3_server):
+    """One local Ray for the suite, on loopback: 2 CPUs, no dashboard."""
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )
+    yield ray
+    ray.shutdown()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start a Ray head of their own (`own_cluster`) run last; they shut the
+    shared Ray down first (two Rays on two cores starve each other)."""
+    items.sort(key=lambda item: item.get_closest_marker("own_cluster") is not None)
