@@ -3,6 +3,7 @@
 from smartray.upkeep.erase import erase, read_ids_file
 from smartray.upkeep.maintain import (
     MIN_RETENTION_HOURS,
+    ORPHAN_GRACE_MINUTES,
     TARGET_SIZE_MB,
     MaintainResult,
     TableUpkeep,
@@ -13,6 +14,7 @@ from smartray.upkeep.pins import Pin, Retention, pins
 
 __all__ = [
     "MIN_RETENTION_HOURS",
+    "ORPHAN_GRACE_MINUTES",
     "TARGET_SIZE_MB",
     "MaintainResult",
     "Pin",

@@ -1,13 +1,20 @@
 """Lake upkeep: `smartray maintain [--lake URI] [--tables a,b] [--dry-run]`.
 
-Compacts small files, vacuums files no pinned version needs, and checkpoints each table.
+Compacts small files, vacuums files no pinned version needs, deletes orphan files no
+commit ever added (`--orphan-grace-minutes`), and checkpoints each table.
 """
 
 from pydantic import Field
 
 from smartray.jobrun import JobSettings, run_job
 from smartray.tables import LakeLocation
-from smartray.upkeep import MIN_RETENTION_HOURS, TARGET_SIZE_MB, maintain, summary_lines
+from smartray.upkeep import (
+    MIN_RETENTION_HOURS,
+    ORPHAN_GRACE_MINUTES,
+    TARGET_SIZE_MB,
+    maintain,
+    summary_lines,
+)
 
 
 class MaintainJob(JobSettings):
@@ -26,6 +33,12 @@ class MaintainJob(JobSettings):
         description="smallest vacuum retention (Delta's default: 7 days); a table keeps "
         "removed files back to the oldest version a run or snapshot pins",
     )
+    orphan_grace_minutes: float = Field(
+        ORPHAN_GRACE_MINUTES,
+        ge=0,
+        description="delete files no commit ever added (parts of a killed job) once older "
+        "than this; keep it above your longest job's run time (0: no job is running)",
+    )
     dry_run: bool = Field(False, description="list what vacuum would delete; write nothing")
 
 
@@ -40,6 +53,7 @@ def run(cfg: MaintainJob) -> str:
         min_retention_hours=cfg.min_retention_hours,
         dry_run=cfg.dry_run,
         config=config,
+        orphan_grace_minutes=cfg.orphan_grace_minutes,
     )
     return "\n".join(summary_lines(result))
 

@@ -4,7 +4,10 @@ Per table, in this order:
 1. compaction rewrites small files into files of about `target_size_mb`;
 2. vacuum deletes files removed from the table before its retention cutoff, a cutoff
    that still covers the oldest version a `runs` or `snapshots` row pins (`pins.py`);
-3. a checkpoint lets readers load the table without replaying every commit.
+3. orphan files go: Parquet files in the table's folder that no commit ever added (the
+   parts of a driver killed before its commit), once older than `orphan_grace_minutes`;
+   a younger one may belong to a job still running, which commits it later;
+4. a checkpoint lets readers load the table without replaying every commit.
 
 Vacuum runs before the checkpoint: a checkpoint leaves out removals older than the
 table's `delta.deletedFileRetentionDuration` (7 days by default), and vacuum (delta-rs'
@@ -23,6 +26,7 @@ from typing import Any
 
 from smartray.errors import ConfigError
 from smartray.tables import ALL_TABLES, Lake, LakeLocation, LakeSession, spec_for
+from smartray.upkeep import logfiles
 from smartray.upkeep.pins import Pin, Retention, oldest_pins, pins, retention_for
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,9 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 TARGET_SIZE_MB = 100  # compaction's target file size
 MIN_RETENTION_HOURS = 168  # the smallest vacuum retention: Delta's default, 7 days
+# Uncommitted parts younger than this are left alone: a job still running may commit them.
+# A day: longer than any job should run between writing its first part and its commit.
+ORPHAN_GRACE_MINUTES = 1440
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class TableUpkeep:
         vacuumed: Files vacuum deleted (in a dry run: would delete), relative paths.
         retention: The vacuum retention and why.
         checkpoint: True if a checkpoint was written.
+        orphans: Never-committed files deleted (in a dry run: would delete), relative paths.
     """
 
     table: str
@@ -59,6 +67,7 @@ class TableUpkeep:
     vacuumed: list[str]
     retention: Retention
     checkpoint: bool
+    orphans: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,7 @@ def maintain(
     dry_run: bool = False,
     config: dict[str, Any] | None = None,
     now_ms: int | None = None,
+    orphan_grace_minutes: float = ORPHAN_GRACE_MINUTES,
 ) -> MaintainResult:
     """Compacts, vacuums and checkpoints each existing table; records a `runs` row.
 
@@ -121,6 +131,9 @@ def maintain(
             checkpoint, no `runs` row).
         config: The job's settings, recorded in the `runs` row.
         now_ms: The current time in ms since the epoch (default: the clock).
+        orphan_grace_minutes: Files no commit ever added are deleted once older than
+            this; keep it above the longest time a job takes from writing its first part
+            to its commit (0 when no job is running).
 
     Raises:
         ConfigError: an unknown table name; nothing was written.
@@ -144,6 +157,7 @@ def maintain(
             min_hours=min_retention_hours,
             dry_run=dry_run,
             now_ms=now_ms,
+            orphan_grace_minutes=orphan_grace_minutes,
         )
         done.append(t)
         if t.version_after != t.version_before:
@@ -151,6 +165,7 @@ def maintain(
         run.counts[f"{name}.files_compacted"] = t.files_compacted
         run.counts[f"{name}.files_added"] = t.files_added
         run.counts[f"{name}.files_vacuumed"] = len(t.vacuumed)
+        run.counts[f"{name}.orphans_deleted"] = len(t.orphans)
         if t.retention.hours is not None:
             run.counts[f"{name}.retention_hours"] = t.retention.hours
     if dry_run:
@@ -179,6 +194,7 @@ def _maintain_table(
     min_hours: int,
     dry_run: bool,
     now_ms: int | None,
+    orphan_grace_minutes: float,
 ) -> TableUpkeep:
     spec = spec_for(name)
     version_before, files_before = session.latest_version(spec), session.file_count(spec)
@@ -192,6 +208,12 @@ def _maintain_table(
     vacuumed: list[str] = []
     if retention.hours is not None:
         vacuumed = session.vacuum(spec, retention_hours=retention.hours, dry_run=dry_run)
+    found = logfiles.orphans(
+        session.location, name, grace_minutes=orphan_grace_minutes, now_ms=now_ms
+    )
+    orphans = [f.path for f in found] if dry_run else logfiles.delete(session.location, found)
+    if orphans and not dry_run:
+        log.info("table %s: deleted %d orphan file(s), never committed", name, len(orphans))
     checkpoint = False
     if not dry_run and _last_checkpoint(session.location, name) != session.latest_version(spec):
         session.checkpoint(spec)
@@ -207,6 +229,7 @@ def _maintain_table(
         vacuumed=sorted(vacuumed),
         retention=retention,
         checkpoint=checkpoint,
+        orphans=sorted(orphans),
     )
 
 
@@ -230,16 +253,19 @@ def summary_lines(result: MaintainResult, *, max_paths: int = 5) -> list[str]:
         if result.dry_run:
             lines.append(
                 f"{t.table}: version {t.version_before}, files {t.files_before}, "
-                f"would vacuum {len(t.vacuumed)} file(s), {keep}"
+                f"would vacuum {len(t.vacuumed)} file(s), {keep}, "
+                f"would delete {len(t.orphans)} orphan file(s)"
             )
             lines += [f"  {p}" for p in t.vacuumed[:max_paths]]
+            lines += [f"  {p} (orphan)" for p in t.orphans[:max_paths]]
             if len(t.vacuumed) > max_paths:
                 lines.append(f"  ... and {len(t.vacuumed) - max_paths} more")
         else:
             lines.append(
                 f"{t.table}: version {t.version_before} -> {t.version_after}, "
                 f"files {t.files_before} -> {t.files_after}, "
-                f"vacuumed {len(t.vacuumed)} file(s), {keep}"
+                f"vacuumed {len(t.vacuumed)} file(s), {keep}, "
+                f"{len(t.orphans)} orphan file(s) deleted"
             )
     vacuumed = sum(len(t.vacuumed) for t in result.tables)
     if result.dry_run:
@@ -250,9 +276,11 @@ def summary_lines(result: MaintainResult, *, max_paths: int = 5) -> list[str]:
     else:
         compacted = sum(t.files_compacted for t in result.tables)
         added = sum(t.files_added for t in result.tables)
+        orphans = sum(len(t.orphans) for t in result.tables)
         lines.append(
             f"maintain: {len(result.tables)} table(s), {compacted} small file(s) compacted "
-            f"into {added}, {vacuumed} file(s) vacuumed; run {result.run_id} "
+            f"into {added}, {vacuumed} file(s) vacuumed, {orphans} orphan file(s) deleted; "
+            f"run {result.run_id} "
             f"(runs version {result.runs_version})"
         )
     return lines
