@@ -2,7 +2,8 @@
 
 Batches come from `ray.train.get_dataset_shard(...).iter_torch_batches()`: one dataset
 per epoch (`train-<epoch>`, its augmentation seeded by that epoch) and `val`. Rank 0
-writes a checkpoint every epoch (`checkpoint.py`) and reports it; after a lost worker Ray
+writes a checkpoint every epoch (`checkpoint.py`) and reports it, and every worker waits
+until Ray Train has registered that report before the next epoch; after a lost worker Ray
 Train restarts the group and the loop resumes from the last checkpoint at the next epoch,
 optimizer and random state restored.
 """
@@ -136,6 +137,13 @@ def train_loop(config: dict[str, Any]) -> None:
                 metrics["manifest"] = json.dumps(manifest, sort_keys=True)
                 ckpt = ray.train.Checkpoint.from_directory(folder)
             ray.train.report(metrics, checkpoint=ckpt)
+        # report() returns once the checkpoint is uploaded, but Ray Train's controller
+        # takes it from this worker only at its next poll (every ~2 s): a worker lost
+        # before that loses the report, and the restart resumes an epoch earlier. Wait
+        # until the controller has registered it, so a reported epoch is never redone.
+        ray.train.get_all_reported_checkpoints(
+            consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED
+        )
         patience = config.get("early_stop_patience")
         if patience and stale >= patience:
             break
