@@ -22,7 +22,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import (
+    CommitProperties,
+    DeltaTable,
+    PostCommitHookProperties,
+    Transaction,
+    write_deltalake,
+)
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
@@ -88,7 +94,11 @@ def ensure_table(location: LakeLocation, spec: TableSpec) -> DeltaTable:
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
-            return open_table(location, spec)
+            dt = open_table(location, spec)
+            if _upgrade_properties(dt, spec):
+                return dt
+            _sleep(attempt)
+            continue
         except TableNotFoundError:
             pass
         except SchemaMismatchError:
@@ -105,12 +115,42 @@ def ensure_table(location: LakeLocation, spec: TableSpec) -> DeltaTable:
                 description=spec.description,
                 # Log files stay: deltalake's post-commit hook otherwise deletes those older
                 # than 30 days, and with them time travel to versions runs have pinned.
-                configuration={"delta.enableExpiredLogCleanup": "false"},
+                # Per-file statistics leave string columns out: ids in them would outlive
+                # an erasure in the log (`TableSpec.stats_columns`).
+                configuration={
+                    "delta.enableExpiredLogCleanup": "false",
+                    **spec.table_configuration,
+                },
                 storage_options=location.storage_options or None,
             )
         except CommitFailedError:  # another job created it at the same moment
             _sleep(attempt)
     raise CommitError(f"table {spec.name!r} at {location.root!r}: could not be created")
+
+
+def _upgrade_properties(dt: DeltaTable, spec: TableSpec) -> bool:
+    """Gives a table created before them the properties a new one gets; False on conflict.
+
+    A table created before statistics left string columns out gets
+    `delta.dataSkippingStatsColumns` (one metadata commit), so its later commits record
+    no ids; `erase` takes the ids out of what it recorded before.
+    """
+    wanted = spec.table_configuration
+    have = dt.metadata().configuration
+    if all(have.get(k) is not None for k in wanted):
+        return True
+    try:
+        dt.alter.set_table_properties(
+            wanted,
+            raise_if_not_exists=False,
+            post_commithook_properties=PostCommitHookProperties(
+                create_checkpoint=False, cleanup_expired_logs=False
+            ),
+        )
+    except CommitFailedError:
+        return False  # another writer committed (or upgraded it) first: open again
+    log.info("table %s: set %s", spec.name, ", ".join(f"{k}={v}" for k, v in wanted.items()))
+    return True
 
 
 def _add_new_columns(location: LakeLocation, spec: TableSpec) -> bool:
@@ -237,6 +277,95 @@ def commit_where(
             return int(metrics.get("num_deleted_rows", 0)), 0
         metrics = dt.update(new_values=set_values, predicate=predicate, commit_properties=props)
         return int(metrics.get("num_updated_rows", 0)), 0
+
+    return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
+
+
+Rewrite = Callable[[pa.Table], tuple[pa.Table, int]]
+
+
+def commit_rewrite(
+    location: LakeLocation,
+    spec: TableSpec,
+    *,
+    columns: Sequence[str],
+    rewrite: Rewrite,
+    app_id: str,
+    metadata: dict[str, Any] | None = None,
+    txn_version: int = 1,
+) -> CommitResult:
+    """Rewrites the files whose rows `rewrite` changes, in one commit, exactly once.
+
+    Unlike `commit_where`, the log records no predicate (deltalake writes a `DELETE`'s
+    or `UPDATE`'s predicate into the commit info, values and all): an erasure must not
+    leave the ids it erased in the log. Each changed file is removed and its rewritten
+    rows, if any, added as a new file.
+
+    Args:
+        location: The lake.
+        spec: The table (unpartitioned); rewritten rows are cast to its schema.
+        columns: The columns `rewrite` looks at; only these are read to find the files.
+        rewrite: Takes a file's rows (first only `columns`, then every column if it
+            changed any) and returns the rows to keep, in the same columns, and how many
+            rows it deleted or changed.
+        app_id: Identifies this write (the run id), as for `commit_rows`.
+        metadata: Run metadata for the commit info.
+        txn_version: Version of the app transaction.
+
+    Returns:
+        A result whose `rows_written` counts the rows deleted or changed.
+    """
+    if spec.partition_by:
+        raise SchemaMismatchError(f"table {spec.name!r} is partitioned; rewrites are not")
+    fs, root = location.filesystem()
+    base = f"{root}/{spec.name}"
+
+    def plan_and_commit(dt: DeltaTable, props: CommitProperties) -> tuple[int, int]:
+        actions: list[AddAction | RemoveAction] = []
+        written: list[str] = []
+        changed = 0
+        now = int(time.time() * 1000)
+        live = pa.table(dt.get_add_actions(flatten=True)).select(["path", "size_bytes"])
+        stored = set(pa.schema(dt.schema().to_arrow()).names)
+        probe = [c for c in columns if c in stored]
+        for entry in live.to_pylist():
+            path, size = entry["path"], entry["size_bytes"]
+            have = set(pq.read_schema(f"{base}/{path}", filesystem=fs).names)
+            cols = [c for c in probe if c in have]
+            if not cols:
+                continue
+            probe_rows = pq.read_table(f"{base}/{path}", columns=cols, filesystem=fs)
+            if not rewrite(_as_spec_types(spec, probe_rows))[1]:
+                continue
+            full = pq.read_table(f"{base}/{path}", filesystem=fs)
+            kept, n = rewrite(spec.cast(_as_spec_types(spec, full)))
+            changed += n
+            actions.append(RemoveAction(path, True, now, size, {}))
+            if kept.num_rows:
+                rel = f"part-{app_id}-{uuid.uuid4().hex}.parquet"
+                part = write_parquet(fs, base, spec, spec.cast(kept), rel)
+                written.append(part.path)
+                actions.append(
+                    AddAction(
+                        path=part.path,
+                        size=part.size,
+                        partition_values={},
+                        modification_time=now,
+                        data_change=True,
+                        stats=part.stats,
+                    )
+                )
+        if not actions:
+            return 0, 0
+        try:
+            dt.create_write_transaction(
+                actions, mode="append", schema=spec.schema, commit_properties=props
+            )
+        except BaseException:
+            for rel in written:  # never committed: nothing refers to them
+                fs.delete_file(f"{base}/{rel}")
+            raise
+        return changed, 0
 
     return _commit_loop(location, spec, app_id, txn_version, metadata, plan_and_commit)
 
@@ -370,6 +499,15 @@ def _commit_loop(
         f"table {spec.name!r}: commit of {app_id!r} still conflicted after {MAX_ATTEMPTS} "
         "attempts; nothing was committed, re-run the job"
     )
+
+
+def _as_spec_types(spec: TableSpec, table: pa.Table) -> pa.Table:
+    """`table`'s columns cast to the spec's types (a file may store `string_view`)."""
+    for i, name in enumerate(table.column_names):
+        want = spec.schema.field(name).type if name in spec.schema.names else None
+        if want is not None and table.schema.field(i).type != want:
+            table = table.set_column(i, name, pc.cast(table.column(i), want))
+    return table
 
 
 def _dedupe(spec: TableSpec, table: pa.Table) -> pa.Table:

@@ -19,9 +19,6 @@ from smartray.errors import SchemaMismatchError
 from smartray.tables.spec import TableSpec
 from smartray.tables.storage import LakeLocation
 
-# Strings longer than this get no min/max stats (a truncated max would mislead pruning).
-_MAX_STAT_STRING = 64
-
 
 @dataclass(frozen=True)
 class PartFile:
@@ -41,7 +38,11 @@ class PartFile:
 
 
 def delta_stats(table: pa.Table) -> str:
-    """Delta add-action statistics for `table`: row count, min/max, null counts."""
+    """Delta add-action statistics for `table`: row count, min/max of numbers, null counts.
+
+    Strings get no min/max: those would be values of rows, such as an asset id, and the
+    Delta log keeps them after the rows are erased (`TableSpec.stats_columns`).
+    """
     mins: dict[str, Any] = {}
     maxs: dict[str, Any] = {}
     nulls: dict[str, int] = {}
@@ -49,14 +50,10 @@ def delta_stats(table: pa.Table) -> str:
         col = table.column(name)
         nulls[name] = col.null_count
         t = col.type
-        if col.null_count == len(col) or not (
-            pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t)
-        ):
+        if col.null_count == len(col) or not (pa.types.is_integer(t) or pa.types.is_floating(t)):
             continue
         mm = pc.min_max(col)
         lo, hi = mm["min"].as_py(), mm["max"].as_py()
-        if pa.types.is_string(t) and max(len(lo), len(hi)) > _MAX_STAT_STRING:
-            continue
         if pa.types.is_floating(t) and (lo != lo or hi != hi):  # NaN
             continue
         mins[name], maxs[name] = lo, hi

@@ -40,8 +40,8 @@ from smartray.tables.storage import LakeLocation
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["append", "upsert", "replace", "where", "parts"]
-MODES: tuple[str, ...] = ("append", "upsert", "replace", "where", "parts")
+Mode = Literal["append", "upsert", "replace", "where", "parts", "rewrite"]
+MODES: tuple[str, ...] = ("append", "upsert", "replace", "where", "parts", "rewrite")
 # Upkeep commits never run the post-commit hooks: delta-rs cleans up expired logs whenever
 # its hook writes a checkpoint, and pinned versions need their commits to be read.
 _NO_HOOKS = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
@@ -216,6 +216,8 @@ class LakeSession:
         parts: Sequence[PartFile] = (),
         predicate: str | None = None,
         set_values: dict[str, Any] | None = None,
+        columns: Sequence[str] = (),
+        rewrite: _commit.Rewrite | None = None,
     ) -> CommitResult:
         """Commits to a table exactly once, as this run.
 
@@ -225,10 +227,14 @@ class LakeSession:
             mode: `append` adds rows whose key is new; `upsert` inserts new keys and
                 replaces rows whose key is there; `replace` replaces the whole table;
                 `where` deletes the rows matching `predicate`, or sets `set_values` in
-                them; `parts` commits Parquet parts workers wrote into the table folder.
+                them; `parts` commits Parquet parts workers wrote into the table folder;
+                `rewrite` rewrites the files whose rows `rewrite` changes, recording no
+                predicate in the log (erasure).
             parts: The part files (`parts`).
             predicate: A SQL predicate (`where`).
             set_values: Column -> SQL value to set (`where`); None deletes.
+            columns: The columns `rewrite` looks at (`rewrite`).
+            rewrite: Rows -> (rows kept, rows deleted or changed) (`rewrite`).
 
         Returns:
             What the commit did; the run's `output_versions` notes its version.
@@ -256,6 +262,12 @@ class LakeSession:
             )
         elif mode == "parts":
             result = _commit.commit_parts(self.location, spec, parts, **common)
+        elif mode == "rewrite":
+            if rewrite is None or not columns:
+                raise ConfigError(f"commit to {spec.name!r}: mode 'rewrite' needs columns, rewrite")
+            result = _commit.commit_rewrite(
+                self.location, spec, columns=columns, rewrite=rewrite, **common
+            )
         else:
             raise ConfigError(f"commit mode {mode!r}: choose one of {', '.join(MODES)}")
         return self.output(result)

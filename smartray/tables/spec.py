@@ -46,6 +46,24 @@ class TableSpec:
                 )
 
     @property
+    def stats_columns(self) -> list[str]:
+        """The columns whose per-file min/max statistics the Delta log may record.
+
+        Numbers, booleans and times only: a string column's min and max are values of
+        rows (an asset id, a source path), and the log is never cleaned up, so an erased
+        row would live on there. Pruning on sha256 ids gains nothing anyway.
+        """
+        return [f.name for f in self.schema if _stats_type(f.type)]
+
+    @property
+    def table_configuration(self) -> dict[str, str]:
+        """Delta table properties a new table is created with (see `stats_columns`)."""
+        cols = self.stats_columns
+        if not cols:
+            return {"delta.dataSkippingNumIndexedCols": "0"}
+        return {"delta.dataSkippingStatsColumns": ",".join(cols)}
+
+    @property
     def light_columns(self) -> list[str]:
         """Every column except the heavy ones (image bytes, thumbnails)."""
         return [n for n in self.schema.names if n not in self.heavy_columns]
@@ -121,6 +139,16 @@ class TableSpec:
     def snapshot_json(self) -> str:
         """`snapshot()` as stable, indented JSON text."""
         return json.dumps(self.snapshot(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _stats_type(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_temporal(t)
+        or pa.types.is_decimal(t)
+    )
 
 
 def check_stored_schema(

@@ -6,11 +6,21 @@ and their rows in every table with an `asset_id` or `video_id` column (all of
 groups that held an erased asset are dropped whole, so the next `smartray curate`
 regroups their other members without it; a split's `group_key` that named one is blanked.
 
-Bytes: each delete rewrites the files that held the rows; then every Parquet file of the
-table that the new version does not reference and that holds an erased id (the files
-just replaced, and older ones that compaction replaced but vacuum has not yet deleted)
-is deleted at once. Erasure wins over pinned versions: the runs and snapshots that
-pinned a version which read one of those files are marked `broken_by` this run.
+Bytes: each delete rewrites the files that held the rows (Remove + Add actions, so the
+log records no predicate naming the ids); then every Parquet file of the table that a
+commit once added, that the new version no longer references and that holds an erased
+id (the files just replaced, and older ones that compaction replaced but vacuum has not
+yet deleted) is deleted at once; so is a file no commit ever added (a killed job's
+part) that holds one, once older than the orphan grace period. A younger uncommitted
+file is left alone: it may be the part of an ingest still running, whose commit would
+otherwise point at a missing file. Erasure wins over pinned versions: the runs and
+snapshots that pinned a version which read one of those files are marked `broken_by`
+this run.
+
+The log: a table's statistics leave string columns out (`TableSpec.stats_columns`), and
+for what a table recorded before that (and any other mention), `logfiles.scrub_log`
+takes the erased ids out of its JSON commits and drops checkpoints that name them
+(a fresh checkpoint is written).
 
 The erase run's own `runs` row records how many ids were erased and a digest of them,
 never the ids.
@@ -23,7 +33,7 @@ import logging
 import os
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -45,6 +55,7 @@ from smartray.tables import (
     TableSpec,
     spec_for,
 )
+from smartray.upkeep import logfiles
 from smartray.upkeep.pins import Pin, pins
 
 log = logging.getLogger(__name__)
@@ -150,8 +161,19 @@ def _in(column: str, values: set[str]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in sorted(values))})"
 
 
-def erase(ids: Sequence[str], *, lake: str | None = None) -> EraseResult:
+def erase(
+    ids: Sequence[str],
+    *,
+    lake: str | None = None,
+    orphan_grace_minutes: float = logfiles.ORPHAN_GRACE_MINUTES,
+) -> EraseResult:
     """Erases `ids` (asset or video ids) and what derives from them, bytes included.
+
+    Args:
+        ids: Asset or video ids.
+        lake: The lake root.
+        orphan_grace_minutes: A file no commit ever added that holds an erased id is
+            deleted once older than this (younger: it may be an in-flight job's part).
 
     Raises:
         ConfigError: no ids, or an unknown or malformed one; nothing is written then.
@@ -174,24 +196,24 @@ def erase(ids: Sequence[str], *, lake: str | None = None) -> EraseResult:
         cols = [c for c in ID_COLUMNS if c in spec.schema.names]
         if not cols or not lk.exists(spec.name):
             continue
-        predicate = " OR ".join(_in(c, targets) for c in cols)
+        match = dict.fromkeys(cols, targets)
         if spec is DUP_GROUPS:
             groups = _groups_of(lk, erased)
             if groups:
                 regroup = len(_grouped(lk, groups) - erased)
-                predicate = f"({predicate}) OR {_in('dup_group', groups)}"
+                match["dup_group"] = groups
         before = session.latest_version(spec)
-        res = session.commit(spec, mode="where", predicate=predicate)
+        res = session.commit(spec, mode="rewrite", columns=list(match), rewrite=_dropping(match))
         rows[spec.name] = res.rows_written
         if res.version == before:  # nothing deleted: the run pins no version of it
             run.output_versions.pop(spec.name, None)
-        gone = _delete_files_holding(session, spec, cols, targets)
+        gone = _delete_files_holding(session, spec, cols, targets, orphan_grace_minutes)
         files_deleted[spec.name] = len(gone)
         gone_files[spec.name] = gone
     if lk.exists(SPLITS.name):
         blank_before = run.output_versions.get(SPLITS.name)
-        res = session.commit(SPLITS, mode="where", predicate=_in("group_key", targets),
-                             set_values={"group_key": ""})  # fmt: skip
+        res = session.commit(SPLITS, mode="rewrite", columns=["group_key"],
+                             rewrite=_blanking("group_key", targets))  # fmt: skip
         if not res.rows_written:  # nothing blanked: keep what the delete above noted
             if blank_before is None:
                 run.output_versions.pop(SPLITS.name, None)
@@ -208,6 +230,9 @@ def erase(ids: Sequence[str], *, lake: str | None = None) -> EraseResult:
                   **{f"rows_{t}": n for t, n in rows.items()}}  # fmt: skip
     # the run's own row: after its updates of `runs`, as a later transaction of this run
     session.record()
+    for name in [*gone_files, SPLITS.name]:  # ids out of the log, old statistics included
+        if lk.exists(name) and logfiles.scrub_log(location, name, targets).checkpoints:
+            session.checkpoint(spec_for(name))
     return EraseResult(run.run_id, len(erased), len(videos), rows, files_deleted,
                        broken_runs, broken_snaps, regroup)  # fmt: skip
 
@@ -233,35 +258,82 @@ def _array(values: set[str]) -> pa.Array:
     return pa.array(sorted(values), pa.string())
 
 
-def _delete_files_holding(
-    session: LakeSession, spec: TableSpec, cols: list[str], targets: set[str]
-) -> set[str]:
-    """Deletes the unreferenced Parquet files of a table that hold any of `targets`.
+def _dropping(match: dict[str, set[str]]) -> Callable[[pa.Table], tuple[pa.Table, int]]:
+    """A rewrite that drops the rows whose column values are in `match`."""
 
-    Returns their paths relative to the table: the files the delete just replaced, and
-    older ones (replaced by a compaction) that vacuum has not deleted yet.
+    def rewrite(table: pa.Table) -> tuple[pa.Table, int]:
+        hit = None
+        for col, values in match.items():
+            if col in table.column_names:
+                h = pc.fill_null(
+                    pc.is_in(_plain(table.column(col)), value_set=_array(values)), False
+                )
+                hit = h if hit is None else pc.or_(hit, h)
+        if hit is None:
+            return table, 0
+        kept = table.filter(pc.invert(hit))
+        return kept, table.num_rows - kept.num_rows
+
+    return rewrite
+
+
+def _blanking(column: str, values: set[str]) -> Callable[[pa.Table], tuple[pa.Table, int]]:
+    """A rewrite that sets `column` to "" where it holds one of `values`."""
+
+    def rewrite(table: pa.Table) -> tuple[pa.Table, int]:
+        col = _plain(table.column(column))
+        hit = pc.fill_null(pc.is_in(col, value_set=_array(values)), False)
+        n = pc.sum(hit).as_py() or 0
+        if not n:
+            return table, 0
+        blank = pc.if_else(hit, pa.scalar("", pa.string()), col)
+        return table.set_column(table.schema.get_field_index(column), column, blank), n
+
+    return rewrite
+
+
+def _delete_files_holding(
+    session: LakeSession,
+    spec: TableSpec,
+    cols: list[str],
+    targets: set[str],
+    orphan_grace_minutes: float,
+) -> set[str]:
+    """Deletes the table's Parquet files that hold any of `targets` and no new version reads.
+
+    Those are the files a commit once added that the latest version no longer
+    references (the files the delete just replaced, and older ones replaced by a
+    compaction that vacuum has not deleted yet), and files no commit ever added (a
+    killed job's parts) older than `orphan_grace_minutes`. A younger uncommitted file
+    may be the part of a job still running: deleting it would leave that job's commit
+    pointing at a missing file, so it stays (`maintain` deletes it once it is old).
+
+    Returns:
+        Their paths relative to the table.
     """
-    fs, root = session.location.filesystem()
-    base = f"{root}/{spec.name}"
-    live_rel = session.files(spec)
-    found = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    fs, _ = session.location.filesystem()
+    found = logfiles.data_files(session.location, spec.name)  # listed before the log is read
+    version = session.latest_version(spec)
+    live_rel = session.files(spec, version)
+    logged = logfiles.logged_files(session.location, spec.name, upto=version)
+    old = {
+        f.path
+        for f in logfiles.orphans(session.location, spec.name, grace_minutes=orphan_grace_minutes)
+    }
     value_set = _array(targets)
     gone: set[str] = set()
-    for info in found:
-        rel = info.path[len(base) + 1 :]
-        if info.type != pafs.FileType.File or not rel.endswith(".parquet"):
+    for f in found:
+        if f.path in live_rel or (f.path not in logged and f.path not in old):
             continue
-        if rel.startswith("_delta_log/") or rel in live_rel:
-            continue
-        have = set(pq.read_schema(info.path, filesystem=fs).names)
+        have = set(pq.read_schema(f.full, filesystem=fs).names)
         read = [c for c in cols if c in have]
         if not read:
             continue
-        table = pq.read_table(info.path, columns=read, filesystem=fs)
+        table = pq.read_table(f.full, columns=read, filesystem=fs)
         held = (pc.is_in(_plain(table.column(c)), value_set=value_set) for c in read)
         if any(pc.any(h).as_py() for h in held):
-            fs.delete_file(info.path)
-            gone.add(rel)
+            fs.delete_file(f.full)
+            gone.add(f.path)
     if gone:
         log.info("table %s: deleted %d file(s) holding erased rows", spec.name, len(gone))
     return gone

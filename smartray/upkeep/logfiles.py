@@ -33,6 +33,9 @@ LOG_DIR = "_delta_log"
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(\.\d+\.\d+)?\.parquet$")
 ERASED = "<erased>"  # what an erased id is replaced with outside of statistics
+# Uncommitted parts younger than this are left alone: a job still running may commit them.
+# A day: longer than any job should run between writing its first part and its commit.
+ORPHAN_GRACE_MINUTES = 1440
 
 
 @dataclass(frozen=True)
@@ -149,8 +152,21 @@ def _scrub_action(action: dict[str, Any], ids: list[str]) -> dict[str, Any]:
     return scrubbed
 
 
-def scrub_log(location: LakeLocation, name: str, ids: Iterable[str]) -> int:
-    """Takes every id in `ids` out of the table's log; returns how many files changed.
+@dataclass(frozen=True)
+class Scrubbed:
+    """What `scrub_log` changed.
+
+    Attributes:
+        files: Log files rewritten or deleted.
+        checkpoints: Checkpoints deleted (write a fresh one).
+    """
+
+    files: int
+    checkpoints: int
+
+
+def scrub_log(location: LakeLocation, name: str, ids: Iterable[str]) -> Scrubbed:
+    """Takes every id in `ids` out of the table's log.
 
     In a JSON commit, an add or remove action whose statistics name an id loses its
     statistics (they are optional; readers then skip less), and any other mention (a
@@ -161,7 +177,7 @@ def scrub_log(location: LakeLocation, name: str, ids: Iterable[str]) -> int:
     """
     wanted = sorted(set(ids))
     if not wanted:
-        return 0
+        return Scrubbed(0, 0)
     needles = [i.encode() for i in wanted]
     fs, base = _base(location, name)
     changed = 0
@@ -193,7 +209,7 @@ def scrub_log(location: LakeLocation, name: str, ids: Iterable[str]) -> int:
         fs.delete_file(f"{base}/{LOG_DIR}/_last_checkpoint")  # readers list the log instead
     if changed:
         log.info("table %s: erased ids taken out of %d log file(s)", name, changed)
-    return changed
+    return Scrubbed(changed, len(dropped))
 
 
 def _last_checkpoint(fs: pafs.FileSystem, base: str) -> int | None:

@@ -34,9 +34,7 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 TARGET_SIZE_MB = 100  # compaction's target file size
 MIN_RETENTION_HOURS = 168  # the smallest vacuum retention: Delta's default, 7 days
-# Uncommitted parts younger than this are left alone: a job still running may commit them.
-# A day: longer than any job should run between writing its first part and its commit.
-ORPHAN_GRACE_MINUTES = 1440
+ORPHAN_GRACE_MINUTES = logfiles.ORPHAN_GRACE_MINUTES
 
 
 @dataclass(frozen=True)
