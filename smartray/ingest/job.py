@@ -41,6 +41,11 @@ class IngestJob(JobSettings):
         default=list(_DETECTORS),
         description="face, plate or module:Class",
     )
+    detector_timeout_s: float = field_from(
+        SanitizeConfig,
+        "detector_timeout_s",
+        description="seconds a detector may take to load or on one image; then exit 1",
+    )
     block_seconds: float = field_from(
         IngestConfig, "block_seconds", description="estimated seconds of work per Ray task"
     )
@@ -97,6 +102,7 @@ def config(cfg: IngestJob) -> IngestConfig:
             max_pixels=cfg.max_pixels,
             blur=cfg.blur,
             detectors=tuple(cfg.detectors),
+            detector_timeout_s=cfg.detector_timeout_s,
         ),
         video=VideoSettings(
             sampling=SamplingConfig(

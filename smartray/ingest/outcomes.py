@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from smartray.deadline import StepTimeoutError
 from smartray.errors import SmartrayError
 from smartray.sources.base import SourceEntry
 from smartray.tables.catalog import ASSETS
@@ -94,8 +95,9 @@ def each_input(
     `rejected`, so an input `handle` raises on is never lost.
 
     Raises:
-        SmartrayError: a configuration problem (a detector that does not load): not
-            the input's, so the task fails and the run with it.
+        SmartrayError: a configuration problem (a detector that does not load, or one
+            that stalls: `StepTimeoutError`, the input's URI added): not the input's, so
+            the task fails and the run with it.
     """
     outcomes: list[Outcome] = []
     for entry in entries:
@@ -105,6 +107,8 @@ def each_input(
             handle(entry, out)
         except RejectedInput as r:
             out.status, out.reason, out.detail = REJECTED, str(r.reason), r.detail
+        except StepTimeoutError as e:  # a stalled plug-in: the run stops, naming the input
+            raise StepTimeoutError(f"{e} on {entry.uri}") from None
         except SmartrayError:
             raise
         except Exception as e:  # a decoder bug must cost one input, not the block

@@ -94,7 +94,8 @@ def ingest(
     """
     called = time.time()
     if config.sanitize.blur and config.sanitize.detectors:
-        load_detectors(tuple(config.sanitize.detectors))  # a bad name is a usage error, now
+        # a bad name is a usage error, now; a constructor that hangs fails the run, now
+        load_detectors(tuple(config.sanitize.detectors), config.sanitize.detector_timeout_s)
     if config.resanitize:
         return resanitize(config, reader=reader, ray_address=ray_address)
     with RayUse(ray_address) as ray_use:

@@ -24,6 +24,7 @@ import ray
 from ray.exceptions import NodeDiedError, OutOfMemoryError, RayTaskError, WorkerCrashedError
 
 from smartray.cluster.local import ensure_ray
+from smartray.deadline import StepTimeoutError
 from smartray.errors import SmartrayError, SourceError
 from smartray.ingest.outcomes import BlockResult
 from smartray.sources.base import SourceEntry
@@ -57,6 +58,7 @@ def run_blocks(
     Raises:
         IngestTaskError: a task failed with an error that is not a dead worker (the lake
             cannot be written, say): the run stops before committing anything.
+        StepTimeoutError: a task's step (a detector) stalled past its deadline; ditto.
     """
     options = dict(remote_args or {})
     task = ray.remote(**{**options, "max_retries": retries})(_run_block)
@@ -84,6 +86,8 @@ def run_blocks(
                     runner = task if len(half) == 1 else half_task
                     pending[runner.remote(fn, half, shared)] = half
             except RayTaskError as e:
+                if isinstance(e.cause, StepTimeoutError):  # it names the step and input
+                    raise StepTimeoutError(str(e.cause)) from e
                 first = block[0].uri
                 raise IngestTaskError(
                     f"ingest task of {len(block)} input(s) from {first!r} failed: {e.cause!r}"

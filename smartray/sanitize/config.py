@@ -18,6 +18,8 @@ class SanitizeConfig(BaseModel):
         detectors: Detector names (`face`, `plate`) or `module:Class` import paths. The
             plate detector is opt-in: on real photos it found no plate and blurred
             textures (BENCHMARKS.md).
+        detector_timeout_s: Seconds a detector may take to load, or on one image; a
+            detector that takes longer stops the run (exit 1), naming it and the input.
         detect_max_side: Longest side of the reduced image detection runs on.
         jpeg_quality: Quality of re-encoded JPEGs.
         thumbnail_side: Longest side of the thumbnail.
@@ -29,6 +31,7 @@ class SanitizeConfig(BaseModel):
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
     blur: bool = True
     detectors: tuple[str, ...] = ("face",)
+    detector_timeout_s: float = Field(60.0, gt=0)
     detect_max_side: int = Field(640, ge=64)
     jpeg_quality: int = Field(90, ge=1, le=100)
     thumbnail_side: int = Field(128, ge=16, le=1024)

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
+from smartray.deadline import deadline
 from smartray.errors import ConfigError
 from smartray.sanitize.cv import cv2
 from smartray.types import Image
@@ -174,11 +175,16 @@ BUILTIN_DETECTORS: dict[str, type] = {"face": FaceDetector, "plate": PlateDetect
 
 
 @lru_cache(maxsize=8)
-def load_detectors(names: Sequence[str]) -> tuple[Detector, ...]:
+def load_detectors(names: Sequence[str], timeout_s: float | None = None) -> tuple[Detector, ...]:
     """Instantiates detectors by name (`face`, `plate`) or `module:Class`; cached per process.
+
+    Args:
+        names: Detector names.
+        timeout_s: Seconds a plug-in's constructor may take (None: no deadline).
 
     Raises:
         ConfigError: an unknown name, listing the valid ones.
+        StepTimeoutError: a plug-in's constructor did not return within `timeout_s`.
     """
     out: list[Detector] = []
     for name in names:
@@ -194,12 +200,18 @@ def load_detectors(names: Sequence[str]) -> tuple[Detector, ...]:
             cls = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
             raise ConfigError(f"detector {name!r} cannot be imported: {e}") from e
-        out.append(cls())
+        with deadline(timeout_s, f"detector {name!r} (loading)"):
+            out.append(cls())
     return tuple(out)
 
 
 def detect_regions(
-    gray_small: Image, scale: float, detectors: Sequence[Detector], names: Sequence[str] = ()
+    gray_small: Image,
+    scale: float,
+    detectors: Sequence[Detector],
+    names: Sequence[str] = (),
+    *,
+    timeout_s: float | None = None,
 ) -> list[NamedBox]:
     """Runs detectors on a reduced grayscale image; boxes come back in full-size pixels.
 
@@ -208,11 +220,17 @@ def detect_regions(
         scale: Full-size pixels per reduced pixel.
         detectors: Detectors to run.
         names: Each detector's name, recorded with its boxes (default: its class name).
+        timeout_s: Seconds each detector may take on the image (None: no deadline).
+
+    Raises:
+        StepTimeoutError: a detector did not answer within `timeout_s`.
     """
     boxes: list[NamedBox] = []
     for i, det in enumerate(detectors):
         name = names[i] if i < len(names) else type(det).__name__
-        for x, y, w, h in det(gray_small):
+        with deadline(timeout_s, f"detector {name!r}"):
+            found = det(gray_small)
+        for x, y, w, h in found:
             full = (
                 int(x * scale),
                 int(y * scale),

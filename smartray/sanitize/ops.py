@@ -237,7 +237,9 @@ def sanitize_pixels(img: Image, *, config: SanitizeConfig, lossless: bool) -> di
     audit = None
     if config.blur and config.detectors:
         names = tuple(config.detectors)
-        found = detect_regions(gray_small, scale, load_detectors(names), names)
+        timeout = config.detector_timeout_s
+        detectors = load_detectors(names, timeout)
+        found = detect_regions(gray_small, scale, detectors, names, timeout_s=timeout)
         if found:
             img = blur_regions(img.copy(), [box for _, box in found])
             small, _ = shrink(img, config.detect_max_side)

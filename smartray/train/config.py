@@ -32,6 +32,8 @@ class TrainConfig(BaseModel):
         workers, use_gpu, gpus_per_worker, cpus_per_worker: Ray Train's scaling.
         max_failures: Times a lost worker group is restarted from the last checkpoint.
         gpu_wait_s: How long to wait for GPUs the cluster does not have before failing.
+        model_timeout_s: Seconds a `module:factory` may take to build the model; one
+            that takes longer stops the run (exit 1), naming the factory.
         mlflow_tracking_uri: Also log the run to this MLflow tracking store (`tracking.py`).
         allow_unseen_classes: Train even when `val` holds classes `train` has no example
             of yet (an early active-learning round); they count as errors.
@@ -64,6 +66,7 @@ class TrainConfig(BaseModel):
     cpus_per_worker: float = Field(1.0, gt=0)
     max_failures: int = Field(2, ge=0)
     gpu_wait_s: float = Field(120.0, gt=0)
+    model_timeout_s: float = Field(300.0, gt=0)
     mlflow_tracking_uri: str | None = None
     allow_unseen_classes: bool = False
     resume: str | None = None

@@ -58,6 +58,9 @@ class TrainJob(JobSettings):
     gpu_wait_s: float = field_from(
         TrainConfig, "gpu_wait_s", description="seconds to wait for missing GPUs, then fail"
     )
+    model_timeout_s: float = field_from(
+        TrainConfig, "model_timeout_s", description="seconds a module:factory may take; then exit 1"
+    )
     mlflow_tracking_uri: str | None = field_from(
         TrainConfig, "mlflow_tracking_uri", description="also log to MLflow (the mlflow extra)"
     )

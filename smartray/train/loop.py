@@ -53,7 +53,8 @@ def train_loop(config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(config["cpus_per_worker"])))
     device = ray.train.torch.get_device()
     amp = device.type == "cuda"
-    model = nets.build(config["model"], len(config["classes"]))
+    timeout = config.get("model_timeout_s", nets.FACTORY_TIMEOUT_S)
+    model = nets.build(config["model"], len(config["classes"]), timeout_s=timeout)
     if config.get("init_weights"):
         checkpoint.apply_weights(model, checkpoint.read_weights(config["init_weights"]))
     if config.get("init_state") is not None:  # --init-model: checked on the driver

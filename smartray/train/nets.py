@@ -24,9 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from smartray.deadline import deadline
 from smartray.errors import ConfigError
 
 BUILTIN = ("small-cnn", "resnet18")
+FACTORY_TIMEOUT_S = 300.0  # a factory may fetch weights; one that never returns fails
 
 
 class SmallCNN(nn.Module):
@@ -115,12 +117,19 @@ class ResNet18(nn.Module):
         return logits
 
 
-def build(name: str, num_classes: int) -> nn.Module:
+def build(name: str, num_classes: int, *, timeout_s: float | None = FACTORY_TIMEOUT_S) -> nn.Module:
     """The model `name` (see the module doc) for `num_classes` classes.
+
+    Args:
+        name: `small-cnn`, `resnet18` or `module:factory`.
+        num_classes: Outputs of the model.
+        timeout_s: Seconds a factory may take, its import included (`smartray.deadline`;
+            None: no deadline).
 
     Raises:
         ConfigError: an unknown name, a factory that cannot be imported, or one that
             returns something other than an `nn.Module`.
+        StepTimeoutError: the factory (or its import) did not return within `timeout_s`.
     """
     if name == "small-cnn":
         return SmallCNN(num_classes)
@@ -129,11 +138,12 @@ def build(name: str, num_classes: int) -> nn.Module:
     if ":" not in name:
         raise ConfigError(f"--model {name!r}: choose {' or '.join(BUILTIN)}, or module:factory")
     module_name, _, attr = name.partition(":")
-    try:
-        factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise ConfigError(f"--model {name!r}: cannot load the factory ({e})") from None
-    model = factory(num_classes=num_classes)
+    with deadline(timeout_s, f"model factory {name!r}"):
+        try:
+            factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"--model {name!r}: cannot load the factory ({e})") from None
+        model = factory(num_classes=num_classes)
     if not isinstance(model, nn.Module):
         raise ConfigError(
             f"--model {name!r}: the factory returned {type(model).__name__}, not a torch nn.Module"

@@ -76,7 +76,7 @@ def _check_model(
     config: TrainConfig, num_classes: int, start: dict[str, torch.Tensor] | None
 ) -> None:
     """Builds the model once on the driver: a bad `--model` or weights fail before Ray."""
-    model = nets.build(config.model, num_classes)
+    model = nets.build(config.model, num_classes, timeout_s=config.model_timeout_s)
     if config.init_weights:
         start = checkpoint.read_weights(config.init_weights)
     if start is not None:
