@@ -138,6 +138,14 @@ def probe(data: bytes, *, max_pixels: int, name: str = "") -> Probe:
             frames = int(getattr(im, "n_frames", 1)) if fmt in ("gif", "webp") else 1
     except Exception as e:
         raise RejectedInput(Reason.CORRUPT, f"{fmt} frames do not parse: {e}") from None
+    if frames > 1 and frames * width * height > max_pixels:
+        # Only the first frame is decoded here, but whatever plays or converts the
+        # animation later (a viewer, an annotation tool) renders every frame.
+        raise RejectedInput(
+            Reason.TOO_MANY_PIXELS,
+            f"{frames:,} frames of {width}x{height} = {frames * width * height:,} pixels; "
+            f"limit {max_pixels:,}",
+        )
     orientation, captured = _exif(im, fmt)
     return Probe(fmt, width, height, mode, frames, orientation, captured)
 

@@ -58,11 +58,22 @@ class SampledVideo:
     kept: int = 0
 
 
-def _open(path: str) -> av.container.InputContainer:
+def _limits(max_pixels: int) -> dict[str, str]:
+    """Decoder options that refuse frames over `max_pixels`.
+
+    Opening a file already decodes a few frames (FFmpeg's stream probing) at the size the
+    stream declares: a 13 KB MP4 whose H.264 header claims 16000x16000 took 700 MB there
+    before `probe` could refuse it. With `max_pixels` set, the decoder refuses to allocate
+    such frames, in that probing and in the decode after it.
+    """
+    return {"max_pixels": str(max_pixels)}
+
+
+def _open(path: str, max_pixels: int) -> av.container.InputContainer:
     if os.path.getsize(path) == 0:
         raise RejectedInput(Reason.EMPTY, "zero bytes")
     try:
-        return av.open(path, mode="r", metadata_errors="ignore")
+        return av.open(path, mode="r", metadata_errors="ignore", options=_limits(max_pixels))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
         if cut_short := _iso_box_cut_short(path):
             raise RejectedInput(Reason.TRUNCATED, cut_short) from None
@@ -107,6 +118,8 @@ def probe(container: av.container.InputContainer, max_pixels: int) -> VideoInfo:
         )
     stream = container.streams.video[0]
     ctx = stream.codec_context
+    if ctx is None:  # a codec id FFmpeg has no decoder for (a damaged header, say)
+        raise RejectedInput(Reason.UNSUPPORTED_FORMAT, "no decoder for its video codec")
     width, height = int(ctx.width or 0), int(ctx.height or 0)
     if width <= 0 or height <= 0:
         raise RejectedInput(Reason.CORRUPT, "video stream without a frame size")
@@ -150,9 +163,10 @@ def sample_video(
         RejectedInput: empty, not a video container, no video stream, frames over
             `max_pixels`, or a stream that fails to decode before any frame.
     """
-    with _open(path) as container:
+    with _open(path, max_pixels) as container:
         info = probe(container, max_pixels)
         stream = container.streams.video[0]
+        stream.codec_context.options = _limits(max_pixels)
         stream.thread_type = "AUTO"
         stream.thread_count = threads  # a Ray task has one CPU
         # The decoder skips what no mode looks at: all but intra frames for keyframes only;
@@ -167,7 +181,7 @@ def sample_video(
         start = 0.0
         if stream.start_time and stream.time_base is not None:
             start = float(stream.start_time * stream.time_base)
-        order = _presentation_order(path)
+        order = _presentation_order(path, max_pixels)
         try:
             for frame in container.decode(stream):
                 t = _seconds(frame, result.decoded, info.fps) - start
@@ -234,15 +248,15 @@ def thumbnails(frame: av.VideoFrame) -> tuple[Image, Image]:
     return small, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
 
 
-def _presentation_order(path: str) -> list[int]:
+def _presentation_order(path: str, max_pixels: int) -> list[int]:
     """The sorted timestamps of the video stream's packets (read, not decoded)."""
     try:
-        with av.open(path, mode="r", metadata_errors="ignore") as container:
+        with _open(path, max_pixels) as container:
             stream = container.streams.video[0]
             return sorted(
                 p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0
             )
-    except (av.error.FFmpegError, ValueError):
+    except (av.error.FFmpegError, ValueError, RejectedInput):
         return []  # the decode that follows says what is wrong
 
 
