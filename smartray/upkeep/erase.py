@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[0-9a-f]{64}$")
 ID_COLUMNS = ("asset_id", "video_id")
+Rewrite = Callable[[pa.Table], tuple[pa.Table, int]]
 
 
 @dataclass
@@ -202,23 +203,19 @@ def erase(
             if groups:
                 regroup = len(_grouped(lk, groups) - erased)
                 match["dup_group"] = groups
+        rewrite, look = _dropping(match), list(match)
+        if spec is SPLITS:  # in the same rewrite: no file in between still names them
+            rewrite = _then(rewrite, _blanking("group_key", targets))
+            look.append("group_key")
+            cols = [*cols, "group_key"]
         before = session.latest_version(spec)
-        res = session.commit(spec, mode="rewrite", columns=list(match), rewrite=_dropping(match))
+        res = session.commit(spec, mode="rewrite", columns=look, rewrite=rewrite)
         rows[spec.name] = res.rows_written
         if res.version == before:  # nothing deleted: the run pins no version of it
             run.output_versions.pop(spec.name, None)
         gone = _delete_files_holding(session, spec, cols, targets, orphan_grace_minutes)
         files_deleted[spec.name] = len(gone)
         gone_files[spec.name] = gone
-    if lk.exists(SPLITS.name):
-        blank_before = run.output_versions.get(SPLITS.name)
-        res = session.commit(SPLITS, mode="rewrite", columns=["group_key"],
-                             rewrite=_blanking("group_key", targets))  # fmt: skip
-        if not res.rows_written:  # nothing blanked: keep what the delete above noted
-            if blank_before is None:
-                run.output_versions.pop(SPLITS.name, None)
-            else:
-                run.output_versions[SPLITS.name] = blank_before
     broken_runs, broken_snaps = _broken(session, pinned, gone_files)
     for spec, key, names in ((RUNS, "run_id", broken_runs), (SNAPSHOTS, "snapshot", broken_snaps)):
         if names:
@@ -230,7 +227,7 @@ def erase(
                   **{f"rows_{t}": n for t, n in rows.items()}}  # fmt: skip
     # the run's own row: after its updates of `runs`, as a later transaction of this run
     session.record()
-    for name in [*gone_files, SPLITS.name]:  # ids out of the log, old statistics included
+    for name in gone_files:  # ids out of the log, old statistics included
         if lk.exists(name) and logfiles.scrub_log(location, name, targets).checkpoints:
             session.checkpoint(spec_for(name))
     return EraseResult(run.run_id, len(erased), len(videos), rows, files_deleted,
@@ -258,7 +255,7 @@ def _array(values: set[str]) -> pa.Array:
     return pa.array(sorted(values), pa.string())
 
 
-def _dropping(match: dict[str, set[str]]) -> Callable[[pa.Table], tuple[pa.Table, int]]:
+def _dropping(match: dict[str, set[str]]) -> Rewrite:
     """A rewrite that drops the rows whose column values are in `match`."""
 
     def rewrite(table: pa.Table) -> tuple[pa.Table, int]:
@@ -277,7 +274,18 @@ def _dropping(match: dict[str, set[str]]) -> Callable[[pa.Table], tuple[pa.Table
     return rewrite
 
 
-def _blanking(column: str, values: set[str]) -> Callable[[pa.Table], tuple[pa.Table, int]]:
+def _then(first: Rewrite, second: Rewrite) -> Rewrite:
+    """`first`, then `second` on what it kept; the rows either changed, counted once each."""
+
+    def rewrite(table: pa.Table) -> tuple[pa.Table, int]:
+        kept, deleted = first(table)
+        out, blanked = second(kept)
+        return out, deleted + blanked
+
+    return rewrite
+
+
+def _blanking(column: str, values: set[str]) -> Rewrite:
     """A rewrite that sets `column` to "" where it holds one of `values`."""
 
     def rewrite(table: pa.Table) -> tuple[pa.Table, int]:
