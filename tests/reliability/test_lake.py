@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import multiprocessing as mp
 import os
 import random
@@ -378,4 +379,65 @@ def test_erase_on_an_s3_lake(ray_session, s3_server, tmp_path, figures):
         "test_erase_on_an_s3_lake",
         assets=len(ids), erased=3, data_files_holding_them=len(data_before),
         files_deleted=sum(result.files_deleted.values()), files_naming_them_after=0,
+    )  # fmt: skip
+
+
+# -- many small appends, then maintain -----------------------------------------------------
+
+
+def test_small_appends_then_maintain_leave_few_files_and_every_pin_readable(
+    tmp_path, campaign, figures
+):
+    from smartray.tables import ASSETS, SNAPSHOTS
+    from smartray.testing import rows
+    from smartray.upkeep import maintain, pins
+
+    rng = random.Random(campaign.seed)
+    lake = Lake(tmp_path / "lake")
+    had: dict[int, set[str]] = {}  # assets version -> its ids
+    ids: set[str] = set()
+    t0 = time.monotonic()
+    for i in range(campaign.appends):
+        new = make_ids(f"append-{campaign.seed}-{i}", rng.randint(1, 3))
+        batch = asset_rows(new)
+        blobs = [rng.randbytes(rng.randint(5_000, 30_000)) for _ in new]  # incompressible
+        batch = batch.set_column(batch.schema.get_field_index("data"), "data",
+                                 pa.array(blobs, pa.large_binary()))  # fmt: skip
+        with lake.session("ingest", {"append": i}) as s:  # one run, one runs row, per append
+            version = s.commit(ASSETS, batch).version
+        ids |= set(new)
+        had[version] = set(ids)
+    append_s = time.monotonic() - t0
+    mid = sorted(had)[len(had) // 2]
+    with lake.session("sample", {"name": "mid"}) as s:
+        s.commit(SNAPSHOTS, rows(SNAPSHOTS, 1, assets_version=mid, asset_id=sorted(had[mid])[0]))
+    files_before = lake.delta("assets").file_uris()
+    target_mb = 1
+    result = maintain(lake.location, target_size_mb=target_mb, min_retention_hours=0,
+                      orphan_grace_minutes=0)  # fmt: skip
+    over = {}
+    for info in lake.describe():
+        need = math.ceil(info.bytes / (target_mb * 2**20)) + 1  # unpartitioned: +1
+        if info.files > need:
+            over[info.name] = (info.files, need)
+    assert over == {}
+    assets = next(i for i in lake.describe() if i.name == "assets")
+    assert assets.rows == len(ids)
+    pinned = [p for p in pins(lake.location) if p.table == "assets"]
+    assert {p.version for p in pinned} >= set(had)  # every append's run pins its version
+    for version in sorted({p.version for p in pinned}):
+        got = lake.table("assets", version, columns=["asset_id"]).column(0).to_pylist()
+        assert sorted(got) == sorted(had[version]), version
+    snap = lake.table("assets", mid)  # the snapshot's version, image bytes and all
+    assert snap.num_rows == len(had[mid])
+    other = [p for p in pins(lake.location) if p.table != "assets"]
+    for p in other:
+        lake.table(p.table, p.version, columns=lake.delta(p.table).schema().to_arrow().names[:1])
+    figures.record(
+        "test_small_appends_then_maintain_leave_few_files_and_every_pin_readable",
+        appends=campaign.appends, assets_files_before=len(files_before),
+        assets_files_after=assets.files, assets_mib=round(assets.bytes / 2**20, 2),
+        target_mb=target_mb, pinned_versions_read=len({p.version for p in pinned}) + len(other),
+        assets_files_vacuumed=len(next(t for t in result.tables if t.table == "assets").vacuumed),
+        append_seconds=round(append_s, 1),
     )  # fmt: skip
