@@ -8,10 +8,11 @@ on two clusters of one machine do not share it; the marker file records that it 
 `--model smartray.testing.train_faults:dies_after_checkpoint` kills its worker right after
 the checkpoint of epoch K was reported, once, as the next epoch starts (`model.train()`):
 the plan at `plan_path(AFTER_CHECKPOINT)` is `{"epoch": K, "marker": PATH, "how": "exit"
-or "sigkill", "tamper": bool}`. With `tamper` the worker first flips one bit of that
-checkpoint's `model.safetensors` in storage, as an attacker or a bad disk would between the
-kill and the restart. The marker (JSON) records the pid, the epoch, the checkpoint's path
-and the byte flipped.
+or "sigkill", "tamper": null, "bit" or "with-manifest"}`. With `tamper` the worker first
+flips one bit of that checkpoint's `model.safetensors` in storage, as a bad disk or an
+attacker would between the kill and the restart (`with-manifest`: and rewrites the folder's
+`manifest.json` to match). The marker (JSON) records the pid, the epoch, the checkpoint's
+path, the byte flipped and the manifest it replaced.
 """
 
 from __future__ import annotations
@@ -91,6 +92,14 @@ class _DiesAfterCheckpoint(SmallCNN):
             with fs.open_output_stream(path) as f:
                 f.write(bytes(body))
             note["flipped"] = len(body) - 1
+            if self.plan["tamper"] == "with-manifest":  # the folder's manifest agrees
+                manifest_path = f"{reported.path}/manifest.json"
+                with fs.open_input_stream(manifest_path) as f:
+                    note["manifest"] = f.read().decode()
+                manifest = json.loads(note["manifest"])
+                manifest["model.safetensors"] = hashlib.sha256(body).hexdigest()
+                with fs.open_output_stream(manifest_path) as f:
+                    f.write(json.dumps(manifest, sort_keys=True).encode())
         Path(self.plan["marker"]).write_text(json.dumps(note))
         if self.plan.get("how") == "sigkill":
             os.kill(os.getpid(), signal.SIGKILL)

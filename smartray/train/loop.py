@@ -68,7 +68,7 @@ def train_loop(config: dict[str, Any]) -> None:
     resumed = ray.train.get_checkpoint()
     if resumed is not None:
         with resumed.as_directory() as folder:
-            saved = checkpoint.load(folder)
+            saved = checkpoint.load(folder, _reported_manifest(resumed))
         model.load_state_dict(saved.model)
         opt.load_state_dict(saved.optimizer)
         sched.load_state_dict(saved.state["scheduler"])
@@ -148,6 +148,26 @@ def train_loop(config: dict[str, Any]) -> None:
         patience = config.get("early_stop_patience")
         if patience and stale >= patience:
             break
+
+
+def _reported_manifest(resumed: ray.train.Checkpoint) -> dict[str, str]:
+    """The sha256 of each file of `resumed`, as reported with it.
+
+    Ray Train's controller holds it, not the folder: a folder rewritten together with its
+    own manifest is refused too.
+
+    Raises:
+        CheckpointError: `resumed` is not among the reported checkpoints, or was reported
+            without its manifest.
+    """
+    consistency = ray.train.CheckpointConsistencyMode.COMMITTED
+    for reported in ray.train.get_all_reported_checkpoints(consistency_mode=consistency):
+        if reported.checkpoint.path == resumed.path and "manifest" in reported.metrics:
+            manifest: dict[str, str] = json.loads(reported.metrics["manifest"])
+            return manifest
+    raise checkpoint.CheckpointError(
+        f"checkpoint {resumed.path}: not among the run's reported checkpoints with a manifest"
+    )
 
 
 def _steps(opt: torch.optim.Optimizer) -> int:

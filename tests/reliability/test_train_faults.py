@@ -6,9 +6,10 @@ Issue #17: "a training worker killed after checkpoint k (5 seeds): training resu
 Each seed trains small-cnn on real digits through Ray Train with the fault model
 `smartray.testing.train_faults:dies_after_checkpoint`, which kills its worker (os._exit or
 SIGKILL) as the epoch after k starts. Even seeds let Ray Train restart the worker and the
-run finishes; odd seeds have the dying worker flip one bit of checkpoint k first, so the
-restart must refuse it (the run stops, nothing recorded); the bit is put back and
-`train --resume` finishes the run. Either way the `models` row says which epoch training
+run finishes; odd seeds have the dying worker flip one bit of checkpoint k first (seeds 1,
+5, ...: and rewrite the folder's manifest to match), so the restart must refuse it (the run
+stops, nothing recorded); the checkpoint is put back as reported and `train --resume`
+finishes the run. Either way the `models` row says which epoch training
 resumed at (`epochs[*].resumed`, written by the loop from the checkpoint it loaded).
 """
 
@@ -74,7 +75,8 @@ def test_a_worker_killed_after_checkpoint_k_resumes_from_it_verified(
         rng = random.Random(f"train-faults-{seed}")
         k = rng.randrange(EPOCHS - 1)  # a next epoch must start for the kill to come
         how = rng.choice(["exit", "sigkill"])
-        tamper = i % 2 == 1
+        # odd seeds tamper: one bit of the weights, or that and the folder's manifest
+        tamper = None if i % 2 == 0 else ("with-manifest", "bit")[(i // 2) % 2]
         marker = tmp_path / f"died-{seed}"
         plan.write_text(json.dumps({"epoch": k, "marker": str(marker), "how": how,
                                     "tamper": tamper}))  # fmt: skip
@@ -94,7 +96,8 @@ def test_a_worker_killed_after_checkpoint_k_resumes_from_it_verified(
         if tamper:
             assert stopped.value.code == 1
             said = capsys.readouterr().err + caplog.text
-            assert MISMATCH in said, said[-3000:]
+            refusal = MISMATCH if tamper == "bit" else "its manifest is not the one recorded"
+            assert refusal in said, said[-3000:]
             resume = re.search(r"continue it with `smartray train --resume (\S+)`", said)
             assert resume, said[-3000:]
             model_id = resume.group(1)
@@ -103,6 +106,8 @@ def test_a_worker_killed_after_checkpoint_k_resumes_from_it_verified(
             body = bytearray(weights.read_bytes())
             body[died["flipped"]] ^= 1  # the bit put back: the checkpoint as reported
             weights.write_bytes(bytes(body))
+            if tamper == "with-manifest":
+                Path(died["checkpoint"], checkpoint.MANIFEST).write_text(died["manifest"])
             train_job.main(["--lake", digits_lake, "--resume", model_id])
         out = capsys.readouterr().out
         wall = time.perf_counter() - t0
@@ -133,7 +138,7 @@ def test_a_worker_killed_after_checkpoint_k_resumes_from_it_verified(
         "test_a_worker_killed_after_checkpoint_k_resumes_from_it_verified",
         seeds=len(per_seed),
         resumed_from_k=sum(s["resumed_epoch"] == s["k"] + 1 for s in per_seed),
-        tampered_restarts_refused=sum(s["tampered"] for s in per_seed),
+        tampered_restarts_refused=sum(s["tampered"] is not None for s in per_seed),
         per_seed=per_seed,
     )
 
