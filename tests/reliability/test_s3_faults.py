@@ -264,8 +264,13 @@ def test_an_s3_fault_fails_in_bounded_time_or_succeeds_once_and_a_rerun_complete
     assert (t.lost, t.duplicates, t.quarantined, t.assets) == (0, 0, 1, n)
     assert replayed_txns(s3_server, lake_bucket, "lake") == 0
     assert summary.counts["listed"] == n + 1
+    # What the client did next with each faulted path (a dropped commit reply: the retried
+    # conditional PUT finds the commit there, 412, and the app transaction says it is done).
+    hit = {e.target for e in proxy.faults(logged)}
+    after = [f"{e.method} {e.status}" for e in proxy.log[logged:] if e.target in hit]
     figures.record(
         f"test_s3_fault[{scenario}]",
+        faulted_paths_requests=after,
         seed=seed,
         faults_injected=applied,
         faulted=[f"{e.action} {e.method} {e.target} ({e.status})" for e in proxy.faults(logged)],
