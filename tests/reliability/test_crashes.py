@@ -123,14 +123,22 @@ def start_driver(ray_session, src: Path, lake_uri: str) -> subprocess.Popen:
 def test_a_driver_killed_at_a_random_moment_leaves_a_lake_the_rerun_completes(
     ray_session, tmp_path, campaign, figures
 ):
-    n = 24
-    # How long a whole run takes, to draw the kill moments within it.
+    n = 40
+    # How long a whole run takes, and when its workers write their first part, to draw
+    # the kill moments within it: half over the whole run, half from the first part on
+    # (the tasks and commits, where a kill leaves parts and half-committed tables).
     source = lakecheck.make_images(tmp_path / "probe" / "src", n, seed=campaign.seed)
     t0 = time.monotonic()
     proc = start_driver(ray_session, tmp_path / "probe" / "src", str(tmp_path / "probe" / "lake"))
+    first_part = None
+    while proc.poll() is None and time.monotonic() - t0 < 300:
+        if first_part is None and list((tmp_path / "probe" / "lake").glob("assets/part-*")):
+            first_part = time.monotonic() - t0
+        time.sleep(0.01)
     out = proc.communicate(timeout=300)[0].decode()
     span = time.monotonic() - t0
     assert proc.returncode == 0, out[-3000:]
+    assert first_part is not None
     assert lakecheck.tally(str(tmp_path / "probe" / "lake"), source).lost == 0
 
     found = {"seeds": 0, "killed_before_end": 0, "lost": 0, "duplicates": 0}
@@ -141,7 +149,7 @@ def test_a_driver_killed_at_a_random_moment_leaves_a_lake_the_rerun_completes(
         root = tmp_path / f"seed{seed}"
         source = lakecheck.make_images(root / "src", n, seed)
         lake_uri = str(root / "lake")
-        delay = rng.uniform(0, span)
+        delay = rng.uniform(0 if i % 2 == 0 else first_part, span)
         moments.append(round(delay, 2))
         proc = start_driver(ray_session, root / "src", lake_uri)
         try:
@@ -177,5 +185,6 @@ def test_a_driver_killed_at_a_random_moment_leaves_a_lake_the_rerun_completes(
         orphans_before_maintain=orphans_before,
         orphans_after_maintain=orphans_left,
         run_span_s=round(span, 2),
+        first_part_s=round(first_part, 2),
         kill_moments_s=moments,
     )
