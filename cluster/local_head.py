@@ -10,8 +10,9 @@
 own temporary directory and the dashboard on 127.0.0.1 only, waits until the Jobs API
 answers, and prints the lines to export for `smartray submit`. `stop` ends exactly the
 processes of that head, by their process ids: `ray stop` would stop every Ray process of
-the user. Ray's GCS and raylet still bind the host's address (Ray's own choice); the
-token guards them.
+the user. Ray's GCS, raylet, object manager and two metrics pages still listen on all
+addresses, the Ray Client server on the host's too (Ray's own choice; docs/deploy.md
+lists each): the token guards the GCS, the raylet and the Jobs API.
 
 Run it with the Python of the environment that has smartray installed: the head and the
 jobs it runs use that interpreter.
@@ -47,13 +48,32 @@ PORT_FLAGS = (
     "--object-manager-port", "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
     "--metrics-export-port", "--runtime-env-agent-port",
 )  # fmt: skip
+# Ports Ray takes from the environment only: the Prometheus metrics of the autoscaler and
+# of the dashboard (fixed 44217 and 44227 otherwise, on all addresses: two heads collide).
+PORT_ENV = ("AUTOSCALER_METRIC_PORT", "DASHBOARD_METRIC_PORT")
 
 
 def free_port() -> int:
     """A TCP port that is free on loopback now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct TCP ports free on loopback now.
+
+    All are held bound until all are chosen: one at a time, the kernel can hand the same
+    port out twice, and Ray refuses to start when two of its components get one port.
+    """
+    held: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def _state_file(state_dir: Path) -> Path:
@@ -137,7 +157,9 @@ def start(args: argparse.Namespace) -> int:
         f.write(token)
     # Ray's socket paths must stay under 107 bytes: a short temp dir of its own.
     temp_dir = args.temp_dir or tempfile.mkdtemp(prefix="smartray-head-", dir="/tmp")
-    ports = {flag: free_port() for flag in PORT_FLAGS}
+    chosen = free_ports(len(PORT_FLAGS) + len(PORT_ENV))
+    ports = dict(zip(PORT_FLAGS, chosen, strict=False))
+    env_ports = dict(zip(PORT_ENV, chosen[len(PORT_FLAGS) :], strict=True))
     if args.dashboard_port:
         ports["--dashboard-port"] = args.dashboard_port
     if args.port:
@@ -154,6 +176,7 @@ def start(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     env = dict(os.environ)
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_file))
+    env.update({name: str(port) for name, port in env_ports.items()})
     env.pop("RAY_AUTH_TOKEN", None)  # the file is the one source of the token
     env.pop("RAY_ADDRESS", None)
     # Jobs run `python -m jobs.<name>`: that `python` is this environment's.
