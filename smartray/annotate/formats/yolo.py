@@ -269,6 +269,11 @@ class _Images:
         parts = label_rel.split("/")
         i = len(parts) - 1 - parts[::-1].index(LABELS)
         folder = "/".join([*parts[:i], IMAGES, *parts[i + 1 : -1]])
+        wanted = posixpath.splitext(parts[-1])[0]
+        real_root = os.path.realpath(self.root)
+        real = os.path.realpath(os.path.join(self.root, folder))
+        if os.path.commonpath([real_root, real]) != real_root:
+            return f"{folder}/{wanted}"  # a link out of the dataset: never listed; refused
         if folder not in self._dirs:
             try:
                 names = sorted(os.listdir(os.path.join(self.root, folder)))
@@ -280,7 +285,7 @@ class _Images:
                 if ext.lower() in IMAGE_EXTENSIONS:
                     stems.setdefault(stem, n)
             self._dirs[folder] = stems
-        name = self._dirs[folder].get(posixpath.splitext(parts[-1])[0])
+        name = self._dirs[folder].get(wanted)
         return None if name is None else f"{folder}/{name}"
 
 
