@@ -81,7 +81,7 @@ test-unit: $(STAMP) | $(OPENCV_DOC) $(MATE_BACKGROUNDS)
 # The fault, load and hostile-input campaigns (tests/reliability, RELIABILITY.md) at the
 # sizes CI affords, capped at 30 minutes; RELIABILITY_FLAGS sets other sizes, e.g.
 # `make test-reliability RELIABILITY_FLAGS="--fuzz-files 10000"`.
-RELIABILITY_FLAGS ?=
+RELIABILITY_FLAGS ?= --train-seeds 2
 
 test-reliability: $(STAMP) | $(OPENCV_DOC) $(OPENCV_DATA)
 	timeout --signal=INT --kill-after=60 1800 $(BIN)/python -m pytest tests/reliability $(RELIABILITY_FLAGS)

@@ -69,6 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
         p for p in (str(GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p
     )
     os.environ.setdefault("RAY_AUTH_MODE", "token")
+    # Ray's usage-stats reporter probes the cloud metadata address at start-up
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     netguard.install(str(log))
     config.stash[_FIGURES] = {}
 
