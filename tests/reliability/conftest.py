@@ -25,6 +25,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliabilit
 sys.path.insert(0, str(GUARD_DIR))
 import netguard  # noqa: E402
 
+from tests.integration.conftest import s3_server  # noqa: E402, F401  (SeaweedFS, once)
+
 
 @dataclass(frozen=True)
 class Campaign:
@@ -148,27 +150,12 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    """SeaweedFS on loopback for the session; its settings are in this process's env
-    (set before Ray starts, so workers inherit them as a cluster's would)."""
-    from tests.integration import seaweed
-
-    server = seaweed.start(tmp_path_factory.mktemp("seaweedfs"))
-    saved = {k: os.environ.get(k) for k in server.env}
-    os.environ.update(server.env)
-    yield server
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-@pytest.fixture(scope="session")
-def ray_session(s3_server):
-    """One local Ray for the suite, on loopback: 2 CPUs, no dashboard."""
+def ray_session(request: pytest.FixtureRequest):
+    """One local Ray for the suite, on loopback: 2 CPUs, no dashboard; after SeaweedFS, so
+    workers inherit its settings as a cluster's would."""
     import ray
+
+    request.getfixturevalue("s3_server")
 
     ray.init(
         address="local",
