@@ -345,16 +345,7 @@ def commit_rewrite(
                 rel = f"part-{app_id}-{uuid.uuid4().hex}.parquet"
                 part = write_parquet(fs, base, spec, spec.cast(kept), rel)
                 written.append(part.path)
-                actions.append(
-                    AddAction(
-                        path=part.path,
-                        size=part.size,
-                        partition_values={},
-                        modification_time=now,
-                        data_change=True,
-                        stats=part.stats,
-                    )
-                )
+                actions.append(_add(part, now))
         if not actions:
             return 0, 0
         try:
@@ -439,16 +430,7 @@ def commit_parts(
                 written_files.add(final.path)
             written += final.num_records
             kept_paths.append(final.path)
-            actions.append(
-                AddAction(
-                    path=final.path,
-                    size=final.size,
-                    partition_values={},
-                    modification_time=int(time.time() * 1000),
-                    data_change=True,
-                    stats=final.stats,
-                )
-            )
+            actions.append(_add(final, int(time.time() * 1000)))
         if actions:
             dt.create_write_transaction(
                 actions, mode="append", schema=spec.schema, commit_properties=props
@@ -508,6 +490,18 @@ def _as_spec_types(spec: TableSpec, table: pa.Table) -> pa.Table:
         if want is not None and table.schema.field(i).type != want:
             table = table.set_column(i, name, pc.cast(table.column(i), want))
     return table
+
+
+def _add(part: PartFile, now_ms: int) -> AddAction:
+    """The Delta action that adds a part file written by this module."""
+    return AddAction(
+        path=part.path,
+        size=part.size,
+        partition_values={},
+        modification_time=now_ms,
+        data_change=True,
+        stats=part.stats,
+    )
 
 
 def _dedupe(spec: TableSpec, table: pa.Table) -> pa.Table:
