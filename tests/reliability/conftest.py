@@ -7,7 +7,9 @@ Nothing here may send traffic beyond loopback: a guard (`guard/netguard.py`) is 
 in this process and, through `guard/sitecustomize.py` on `PYTHONPATH`, in every Python
 process the suite starts (drivers, Ray workers). It refuses any other connection and
 records it; a test during which a refusal was recorded fails, unless it is marked
-`net_refusals_expected` and counts them itself.
+`net_refusals_expected` and counts them itself. Refusals outside any test fail the run too,
+except the ones `netguard.upstream_probe` attributes to a dependency's fixed start-up
+behaviour (Ray's cloud-provider probe); the run's summary counts each kind.
 """
 
 from __future__ import annotations
@@ -71,13 +73,16 @@ def pytest_configure(config: pytest.Config) -> None:
         p for p in (str(GUARD_DIR), os.environ.get("PYTHONPATH", "")) if p
     )
     os.environ.setdefault("RAY_AUTH_MODE", "token")
-    # Ray's usage-stats reporter probes the cloud metadata address at start-up
+    # no usage report is sent (Ray's dashboard still probes the cloud metadata address at
+    # start-up whatever this says: see netguard.UPSTREAM_PROBES)
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     netguard.install(str(log))
     config.stash[_FIGURES] = {}
+    config.stash[_PROVOKED] = set()
 
 
 _FIGURES = pytest.StashKey[dict]()
+_PROVOKED = pytest.StashKey[set]()  # indices in the guard log of refusals tests provoked
 
 
 @pytest.fixture(scope="session")
@@ -118,18 +123,43 @@ def net_refusals() -> list[dict]:
 def _nothing_beyond_loopback(request: pytest.FixtureRequest):
     before = len(net_refusals())
     yield
-    new = net_refusals()[before:]
-    if new and request.node.get_closest_marker("net_refusals_expected") is None:
+    after = net_refusals()
+    if request.node.get_closest_marker("net_refusals_expected") is not None:
+        request.config.stash[_PROVOKED].update(
+            i for i in range(before, len(after)) if netguard.upstream_probe(after[i]) is None
+        )
+        return
+    new = [r for r in after[before:] if netguard.upstream_probe(r) is None]
+    if new:
         pytest.fail(
             f"{len(new)} connection(s) beyond loopback refused during the test: "
             + "; ".join(f"{r['event']} {r['address']} at {r['where'][-1]}" for r in new[:3])
         )
 
 
+def _refusal_counts(config: pytest.Config) -> tuple[dict[str, int], list[dict]]:
+    """The run's refusals by kind, and the ones nothing explains (each fails the run)."""
+    refused = net_refusals()
+    provoked = config.stash.get(_PROVOKED, set())
+    upstream = {i for i, r in enumerate(refused) if netguard.upstream_probe(r) is not None}
+    unexplained = [r for i, r in enumerate(refused) if i not in provoked | upstream]
+    counts = {
+        "refused": len(refused),
+        "provoked_by_tests": len(provoked),
+        "upstream_probes": len(upstream),
+        "unexplained": len(unexplained),
+    }
+    return counts, unexplained
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    counts, unexplained = _refusal_counts(session.config)
+    if unexplained and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     found = session.config.stash.get(_FIGURES, {})
     if not found:
         return
+    found["net_guard"] = counts
     opt = session.config.getoption
     found["_sizes"] = {k: opt("--" + k.replace("_", "-")) for k in Campaign.__dataclass_fields__}
     path = ARTIFACTS / "figures.json"
@@ -139,14 +169,22 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    found = config.stash.get(_FIGURES, {})
-    if not found:
-        return
     terminalreporter.section("reliability figures")
-    for test, numbers in found.items():
+    for test, numbers in config.stash.get(_FIGURES, {}).items():
         terminalreporter.write_line(f"{test}: {json.dumps(numbers, default=str)}")
-    refused = net_refusals()
-    terminalreporter.write_line(f"connections beyond loopback refused in this run: {len(refused)}")
+    counts, unexplained = _refusal_counts(config)
+    terminalreporter.write_line(
+        "connections beyond loopback refused in this run: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
+    kinds = sorted({netguard.upstream_probe(r) for r in net_refusals()} - {None})
+    for what in kinds:
+        terminalreporter.write_line(f"  upstream: {what}")
+    for r in unexplained[:5]:
+        terminalreporter.write_line(
+            f"  UNEXPLAINED (fails the run): pid {r['pid']} {r.get('argv')} {r['event']} "
+            f"{r['address']} at {' <- '.join(reversed(r['where'][-4:]))}"
+        )
 
 
 @pytest.fixture(scope="session")

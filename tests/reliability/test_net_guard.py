@@ -1,13 +1,14 @@
 """The guard itself: connections beyond loopback are refused and recorded, in this
 process and in the processes the suite starts; loopback and Unix sockets pass."""
 
+import os
 import socket
 import subprocess
 import sys
 
 import pytest
 
-from tests.reliability.conftest import net_refusals
+from tests.reliability.conftest import net_refusals, netguard
 
 # TEST-NET-1 (RFC 5737): documentation only, never routed; and the cloud metadata address
 FAR = [("192.0.2.1", 80), ("169.254.169.254", 80)]
@@ -72,5 +73,31 @@ def test_a_ray_worker_is_guarded_too(ray_session):
         return "connected"
 
     assert "not loopback" in ray_session.get(reach_out.remote(), timeout=120)
-    new = net_refusals()[before:]
+    new = [r for r in net_refusals()[before:] if netguard.upstream_probe(r) is None]
     assert [r["address"] for r in new] == [repr(("192.0.2.1", 443))]
+
+
+def test_ray_start_up_probe_is_refused_and_attributed(tmp_path):
+    """A Ray head started the way smartray starts one asks the cloud metadata address which
+    cloud it is on (its dashboard process, usage stats off or not). The guard refuses it and
+    names it; a refusal it cannot name would be ours, and fails the run."""
+    log = tmp_path / "guard.jsonl"
+    code = (
+        "import ray, time\n"
+        "ray.init(address='local', num_cpus=1, include_dashboard=False,"
+        " _node_ip_address='127.0.0.1')\n"
+        "time.sleep(5)\n"
+        "ray.shutdown()\n"
+    )
+    env = dict(os.environ, SMARTRAY_NET_GUARD=str(log))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = netguard.refusals(log)
+    assert seen, "Ray no longer probes at start-up: drop it from netguard.UPSTREAM_PROBES"
+    what = {netguard.upstream_probe(r) for r in seen}
+    assert None not in what, [r["where"][-3:] for r in seen]
+    for r in seen:
+        assert r["address"] == repr(("169.254.169.254", 80))
+        assert any("dashboard" in a for a in r["argv"]), r["argv"]

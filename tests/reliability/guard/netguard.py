@@ -10,8 +10,9 @@ core, the Rust object store under deltalake) is not seen, which is why the tests
 point every such client at loopback only.
 
 A refused attempt raises `PermissionError` in the caller (nothing is sent) and appends
-one JSON line to the log named by `SMARTRAY_NET_GUARD`: the process id, the event, the
-address and the innermost frames of the caller.
+one JSON line to the log named by `SMARTRAY_NET_GUARD`: the process id and command line, the
+event, the address and the caller's whole stack. `upstream_probe` names the refusals that
+come from a library's own fixed behaviour rather than from smartray or a test.
 """
 
 from __future__ import annotations
@@ -46,10 +47,34 @@ def allowed(family: int, address: Any) -> bool:
         return False  # a name: connect() takes resolved addresses, so this is not one
 
 
+# Refusals that come from a dependency's own start-up, whatever smartray does: (a frame's
+# path suffix, its function) -> what it is. Ray's dashboard process (started even with
+# include_dashboard=False, to run its usage-stats module) asks the Azure and AWS metadata
+# address which cloud it is on, with usage stats disabled too
+# (ray/dashboard/modules/usage_stats/usage_stats_head.py `run`); Ray has no setting to
+# turn this off. The guard refuses both requests before anything is sent.
+UPSTREAM_PROBES = {
+    ("ray/_common/usage/usage_lib.py", "get_cloud_from_metadata_requests"): (
+        "Ray dashboard's cloud-provider probe (usage_lib.get_cloud_from_metadata_requests)"
+    ),
+}
+
+
+def upstream_probe(entry: dict[str, Any]) -> str | None:
+    """What a recorded refusal is when a dependency's fixed behaviour made it, else None."""
+    for frame in entry.get("where", []):
+        path, _, func = frame.rpartition(" ")
+        for (suffix, name), what in UPSTREAM_PROBES.items():
+            if func == name and path.rsplit(":", 1)[0].endswith(suffix):
+                return what
+    return None
+
+
 def _record(log_path: str, event: str, address: Any) -> None:
-    frames = traceback.extract_stack(limit=8)[:-2]
+    frames = traceback.extract_stack()[:-2]
     entry = {
         "pid": os.getpid(),
+        "argv": sys.argv[:3],
         "event": event,
         "address": repr(address),
         "where": [f"{f.filename}:{f.lineno} {f.name}" for f in frames],
