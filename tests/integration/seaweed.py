@@ -19,21 +19,35 @@ from pathlib import Path
 from tests.integration.servers import stop_process_group
 
 
-def _free_port() -> int:
-    # weed puts each gRPC port at http port + 10000: both must be free.
-    for _ in range(200):
-        with socket.socket() as s:
+def _free_port_pairs(n: int) -> list[int]:
+    """`n` ports, each free on loopback with its port + 10000 (where weed puts that
+    server's gRPC port), no port equal to another's gRPC port. All are held bound until
+    all are chosen: picked one at a time, the kernel can hand out a port twice, or one
+    that is another server's gRPC port, and weed refuses to start ("port reserved")."""
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        for _ in range(200 * n):
+            if len(ports) == n:
+                return ports
+            s = socket.socket()
+            held.append(s)
             s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + 10000 >= 65535:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 10000))
-            except OSError:
+            port = int(s.getsockname()[1])
+            if port + 10000 >= 65535:
                 continue
-        return int(port)
-    raise RuntimeError("no free port pair for SeaweedFS")
+            grpc = socket.socket()
+            try:
+                grpc.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                grpc.close()
+                continue
+            held.append(grpc)
+            ports.append(port)
+    finally:
+        for s in held:
+            s.close()
+    raise RuntimeError(f"no {n} free port pairs for SeaweedFS")
 
 
 @dataclass
@@ -112,7 +126,8 @@ def start(workdir: Path, timeout: float = 60.0) -> SeaweedS3:
             }
         )
     )
-    ports = {name: _free_port() for name in ("master", "volume", "filer", "s3", "admin", "metrics")}
+    names = ("master", "volume", "filer", "s3", "admin", "metrics")
+    ports = dict(zip(names, _free_port_pairs(len(names)), strict=True))
     cmd = [
         weed_binary(), "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-s3.config={config}", "-admin.ui=false", "-webdav=false",
