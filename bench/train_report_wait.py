@@ -17,7 +17,7 @@ whole run:
 
 The lake is `bench/train_input.py`'s (Fashion-MNIST's 10,000 test images, labelled from
 their class folders, split 90/10: 8,937 training images), `small-cnn` at 32 px, 1 worker,
-the default augmentation. Interleaved rounds (baseline, smartray, ...), each on a freshly
+the default augmentation. Interleaved rounds (each side first in turn), each on a freshly
 started local Ray (2 CPUs) whose start is not counted; the time is `train()`'s call to its
 return (workers, every epoch, checkpoints, the `models` commit). Prints each round, the
 median ratio (baseline time / smartray time) with its range, and the wait per epoch.
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_input import OUT, build_lake  # noqa: E402
+from train_input import OUT, build_lake
 
 
 def _hook(mode: str, log_path: str) -> Any:
@@ -77,7 +77,8 @@ def run_once(lake: Path, mode: str, epochs: int, log_path: Path) -> tuple[float,
     finally:
         ray.shutdown()
     calls = [json.loads(line) for line in log_path.read_text().splitlines()]
-    assert calls and all(c["mode"] == mode for c in calls), f"the hook did not run: {calls}"
+    assert calls, "the worker setup hook did not run"
+    assert all(c["mode"] == mode for c in calls), calls
     return took, [c["s"] for c in calls]
 
 
@@ -94,10 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     lake = build_lake(args.images)
     rows = []
     for i in range(args.runs):
-        base_s, skipped = run_once(lake, "skip", args.epochs, OUT / "report-wait-skip.jsonl")
-        ours_s, waits = run_once(lake, "timed", args.epochs, OUT / "report-wait-timed.jsonl")
+        sides = ["skip", "timed"] if i % 2 == 0 else ["timed", "skip"]  # each first in turn
+        got = {m: run_once(lake, m, args.epochs, OUT / f"report-wait-{m}.jsonl") for m in sides}
+        (base_s, skipped), (ours_s, waits) = got["skip"], got["timed"]
         row = {"round": i + 1, "epochs": args.epochs, "baseline_s": base_s, "smartray_s": ours_s,
-               "ratio": base_s / ours_s, "waits_s": waits, "skipped_calls": len(skipped)}  # fmt: skip
+               "ratio": base_s / ours_s, "waits_s": waits,
+               "calls_skipped": len(skipped)}  # fmt: skip
         rows.append(row)
         print(
             f"round {i + 1}: {args.epochs} epochs; without the wait {base_s:.1f} s, with it "

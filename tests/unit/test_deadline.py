@@ -52,3 +52,29 @@ def test_a_stalled_detector_plugin_and_model_factory_are_named():
     factory = "smartray.testing.stalls:never_builds"
     with pytest.raises(StepTimeoutError, match=f"model factory '{factory}' did not answer"):
         nets.build(factory, 3, timeout_s=0.1)
+
+
+def test_an_outer_deadline_stops_a_longer_inner_one_on_time():
+    t0 = time.monotonic()
+    with pytest.raises(StepTimeoutError, match=r"^outer did not answer"), deadline(0.2, "outer"):
+        _sleeps(30, "inner", 20)
+    assert time.monotonic() - t0 < 2
+
+
+def test_a_handler_and_timer_of_the_caller_are_put_back():
+    import signal
+
+    fired = []
+    old = signal.signal(signal.SIGALRM, lambda *_: fired.append(time.monotonic()))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        t0 = time.monotonic()
+        assert _sleeps(0.05, "x", 5) == "done"
+        assert signal.getsignal(signal.SIGALRM) is not None
+        while not fired and time.monotonic() - t0 < 3:
+            time.sleep(0.01)
+        assert fired, "the caller's own timer did not fire"
+        assert 0.3 < fired[0] - t0 < 1.5
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
