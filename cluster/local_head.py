@@ -8,11 +8,14 @@
 `start` writes a random token (mode 0600) into the state directory, starts
 `ray start --head --block` with `RAY_AUTH_MODE=token` on free ports (or those given), its
 own temporary directory and the dashboard on 127.0.0.1 only, waits until the Jobs API
-answers, and prints the lines to export for `smartray submit`. `stop` ends exactly the
-processes of that head, by their process ids: `ray stop` would stop every Ray process of
-the user. Ray's GCS, raylet, object manager and two metrics pages still listen on all
-addresses, the Ray Client server on the host's too (Ray's own choice; docs/deploy.md
-lists each): the token guards the GCS, the raylet and the Jobs API.
+answers and the head node's raylet has registered (a job can run), and prints the lines
+to export for `smartray submit`. `stop` ends exactly the processes of that head, by
+their process ids: `ray stop` would stop every Ray process of the user.
+
+Ray's GCS, raylet, object manager, dashboard agent and three metrics pages still listen
+on all addresses, the Ray Client server and two agents on the host's (Ray's own choice;
+docs/deploy.md lists each): the token guards all but the object manager and the metrics
+pages.
 
 Run it with the Python of the environment that has smartray installed: the head and the
 jobs it runs use that interpreter.
@@ -126,15 +129,28 @@ def _head_pids(session: int, temp_dir: str) -> list[int]:
     return sorted(pids)
 
 
+def _get_json(url: str, token: str) -> object:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
 def _ready(dashboard: str, token: str) -> bool:
-    request = urllib.request.Request(
-        dashboard + "/api/jobs/", headers={"Authorization": f"Bearer {token}"}
-    )
+    """The Jobs API answers and the head node is alive.
+
+    The dashboard answers before `ray start` has started the raylet (it starts last):
+    until the node registers, a submitted job waits and the raylet's ports are closed.
+    """
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
+        _get_json(dashboard + "/api/jobs/", token)
+        nodes = _get_json(dashboard + "/api/v0/nodes?detail=false", token)
+    except (urllib.error.URLError, OSError, ValueError):
         return False
+    try:
+        rows = nodes["data"]["result"]["result"]  # type: ignore[index]
+    except (KeyError, TypeError):
+        return False
+    return any(r.get("is_head_node") and r.get("state") == "ALIVE" for r in rows)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
@@ -143,7 +159,7 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 
 def start(args: argparse.Namespace) -> int:
-    """Starts the head and waits until its Jobs API answers; prints the exports."""
+    """Starts the head, waits until its Jobs API and its node answer; prints the exports."""
     state_dir = Path(args.state_dir)
     state = _read_state(state_dir)
     if state is not None and _alive(int(str(state["pid"]))):

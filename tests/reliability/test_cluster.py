@@ -1,5 +1,7 @@
 """The cluster as shipped: `cluster/local_head.py` and the KubeRay manifests.
 
+- `start` returns only once the head node is alive (the raylet registers after the
+  dashboard answers), so a job submitted at once runs.
 - A job submitted to the local head without its token (or with a wrong one) is refused,
   and no job is created.
 - The head's listening sockets, read with psutil from its processes (not probed from
@@ -47,6 +49,11 @@ def head(tmp_path_factory):
     assert started.returncode == 0, started.stderr[-3000:]
     info = json.loads((state / "head.json").read_text())
     info["start_s"] = round(time.monotonic() - t0, 1)
+    # read at once: `start` must not return before the node can run a job
+    token = Path(info["token_file"]).read_text()
+    info["nodes_when_started"] = _request(
+        info["dashboard"] + "/api/v0/nodes?detail=false", token=token
+    )
     yield info
     stopped = _head("stop", state)
     assert stopped.returncode == 0, stopped.stderr
@@ -63,6 +70,15 @@ def _request(url, method="GET", body=None, token=None):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def test_start_returns_once_the_head_node_is_alive(head, figures):
+    status, body = head["nodes_when_started"]
+    assert status == 200, body
+    nodes = json.loads(body)["data"]["result"]["result"]
+    alive = [n for n in nodes if n["is_head_node"] and n["state"] == "ALIVE"]
+    figures.record("test_cluster[start]", nodes_alive_when_started=len(alive))
+    assert len(alive) == 1, f"`start` returned before the head node registered: {nodes}"
 
 
 def test_a_job_without_the_token_is_refused(head, figures):
@@ -133,15 +149,16 @@ def _documented():
     return table
 
 
-def test_the_heads_listening_sockets_are_the_documented_ones(head, figures):
-    flags = _ports_by_flag(head)
-    by_port = {port: flag for flag, port in flags.items()}
+def _listening(head, by_port):
+    """flag -> address kinds its port listens on; stray sockets; unreadable processes."""
     seen: dict[str, set[str]] = {}
-    stray = []
+    stray, unread, names = [], [], []
     for p in _head_processes(head):
         try:
+            names.append(p.name())
             conns = p.net_connections(kind="inet")
-        except psutil.Error:
+        except psutil.Error as e:
+            unread.append((p.pid, repr(e)))
             continue
         for c in conns:
             if c.status != psutil.CONN_LISTEN:
@@ -151,11 +168,26 @@ def test_the_heads_listening_sockets_are_the_documented_ones(head, figures):
                 stray.append((p.name(), c.laddr.ip, c.laddr.port))
                 continue
             seen.setdefault(flag, set()).add(_kind(c.laddr.ip))
-    found = {k: sorted(v) for k, v in sorted(seen.items())}
-    figures.record("test_cluster[sockets]", sockets_found=found, stray=stray)
-    assert stray == [], f"listening on ports no flag set: {stray}"
+    return seen, stray, unread, sorted(names)
+
+
+def test_the_heads_listening_sockets_are_the_documented_ones(head, figures):
+    by_port = {port: flag for flag, port in _ports_by_flag(head).items()}
     documented = _documented()
-    assert seen == documented, f"measured {seen}, docs/deploy.md says {documented}"
+    # The raylet starts its agents after `start` returns: read until they are up.
+    deadline = time.monotonic() + 60
+    while True:
+        seen, stray, unread, names = _listening(head, by_port)
+        assert stray == [], f"listening on ports no flag set: {stray}"
+        if seen == documented or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    found = {k: sorted(v) for k, v in sorted(seen.items())}
+    figures.record("test_cluster[sockets]", sockets_found=found, stray=stray, unread=unread)
+    assert seen == documented, (
+        f"measured {seen}, docs/deploy.md says {documented}; "
+        f"processes read: {names}, unreadable: {unread}"
+    )
     assert seen["--dashboard-port"] == {"127.0.0.1"}
     figures.record(
         "test_cluster[sockets]",
