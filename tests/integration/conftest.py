@@ -1,4 +1,7 @@
+import contextlib
 import os
+import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -59,6 +62,37 @@ def pytest_collection_modifyitems(items):
     """Tests that start a Ray cluster of their own run last: they shut the shared one
     down first (two Rays on two cores would starve each other)."""
     items.sort(key=lambda item: item.get_closest_marker("own_cluster") is not None)
+
+
+def pytest_collection_finish(session):
+    """Starts building Label Studio's and Datumaro's own venvs, on a thread, if the
+    collected tests need them.
+
+    Installing them takes about two minutes on two cores (Label Studio also migrates its
+    template database): built while the unit tests run on one core, they leave the suite's
+    critical path. The tests that need them call the same builders, which wait on the
+    build's lock and then find its stamp.
+    """
+    from tests.integration import datumaro_env, labelstudio
+
+    if session.config.option.collectonly:
+        return
+    wanted = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    builds: list[Callable[[], object]] = []
+    if "label_studio" in wanted:
+        builds.append(labelstudio.ensure_template_db)
+    if "datumaro" in wanted:
+        builds.append(datumaro_env.ensure_datumaro)
+    if builds:
+        early = threading.Thread(target=_build_early, args=(builds,), name="venvs", daemon=True)
+        early.start()
+
+
+def _build_early(builds):
+    for build in builds:
+        # a failed build writes no stamp: the test that needs it builds again and says why
+        with contextlib.suppress(Exception):
+            build()
 
 
 # What each input of the corpus must become: an asset or a quarantine reason.

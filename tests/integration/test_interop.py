@@ -3,17 +3,14 @@ virtual environment of its own, as Label Studio has) and pycocotools (bbox and s
 evaluation), with the same objects.
 
 Datumaro pins its own numpy, pyarrow and friends, so it lives in `.cache/datumaro/venv`
-in the repo root, made from the system `python3` on first use (a stamp file written last
-marks a finished install; a lock keeps two test processes from building it at once) and
-reused after. Nothing but PyPI is reached, once.
+(`tests/integration/datumaro_env.py`), made from the system `python3` once and reused
+after. Nothing but PyPI is reached, once.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,11 +28,9 @@ from jobs import review as review_job
 from smartray.tables import ASSETS, LakeLocation
 from smartray.tables.commit import commit_rows
 from smartray.testing import files, rows
+from tests.integration.datumaro_env import ensure_datumaro
 
-VERSION = "1.13.12"
 REPO = Path(__file__).resolve().parents[2]
-VENV = REPO / ".cache" / "datumaro" / "venv"
-_STAMP = f".installed-datumaro-{VERSION}"
 W, H = 64, 48
 
 # run in Datumaro's venv: {format: {"items", "objects", "kinds"}} of each dataset given.
@@ -56,36 +51,6 @@ for path, fmt in zip(sys.argv[1::2], sys.argv[2::2]):
     out[fmt] = {"items": len(ds), "objects": len(objects), "kinds": dict(kinds)}
 print(json.dumps(out))
 """
-
-
-def ensure_datumaro(venv: Path = VENV) -> Path:
-    """The python of Datumaro's own venv; builds the venv when missing."""
-    python = venv / "bin" / "python"
-    stamp = venv / _STAMP
-    if stamp.exists() and python.exists():
-        return python
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists() and python.exists():
-            return python
-        shutil.rmtree(venv, ignore_errors=True)
-        system = shutil.which("python3")
-        if system is None:
-            raise RuntimeError("python3 is needed to make Datumaro's virtual environment")
-        log = venv.parent / "install.log"
-        with open(log, "wb") as out:
-            for cmd in (
-                [system, "-m", "venv", str(venv)],
-                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 f"datumaro=={VERSION}"],
-            ):  # fmt: skip
-                done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
-                if done.returncode != 0:
-                    tail = log.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{tail}")
-        stamp.touch()
-    return python
 
 
 @pytest.fixture(scope="session")
