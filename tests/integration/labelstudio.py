@@ -2,11 +2,12 @@
 
 Label Studio pins its own Django, pyarrow and requests, so it lives in a virtual
 environment of its own under `.cache/label-studio/` in the repo root, made from the system
-`python3` on first use and reused after. The server is Django's on 127.0.0.1 with SQLite
-in the test's temp dir; one user and its API token are created at start (`label-studio
-start --username/--password/--user-token` with legacy tokens enabled). Its database
-migrations take a minute or more on two cores, so they run once per venv into a template
-database that each server starts from a copy of. Nothing leaves the machine: no version
+`python3` once and reused after (`conftest.py` starts the build when the session begins).
+The server is Django's on 127.0.0.1 with SQLite in the test's temp dir; one user and its
+API token are created at start (`label-studio start --username/--password/--user-token`
+with legacy tokens enabled). Its database migrations take a minute or more on two cores,
+so they run once per venv into a template database that each server starts from a copy
+of. Nothing leaves the machine: no version
 check, analytics, Sentry or browser.
 """
 
