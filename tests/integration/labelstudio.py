@@ -7,8 +7,7 @@ The server is Django's on 127.0.0.1 with SQLite in the test's temp dir; one user
 API token are created at start (`label-studio start --username/--password/--user-token`
 with legacy tokens enabled). Its database migrations take a minute or more on two cores,
 so they run once per venv into a template database that each server starts from a copy
-of. Nothing leaves the machine: no version
-check, analytics, Sentry or browser.
+of. Nothing leaves the machine: no version check, analytics, Sentry or browser.
 """
 
 from __future__ import annotations
