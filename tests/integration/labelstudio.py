@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.integration import side_venv
 from tests.integration.servers import stop_process_group
 
 VERSION = "1.23.2"
@@ -36,36 +37,8 @@ _STAMP = f".installed-label-studio-{VERSION}"  # written once pip install has fi
 
 
 def ensure_venv(venv: Path = VENV) -> Path:
-    """The `label-studio` executable of its own venv; builds the venv when missing.
-
-    A stamp file written last marks a finished install: a venv left half-built by an
-    interrupted run is made again. A lock keeps two test processes from building at once.
-    """
-    stamp = venv / _STAMP
-    exe = venv / "bin" / "label-studio"
-    if stamp.exists() and exe.exists():
-        return exe
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists() and exe.exists():
-            return exe
-        shutil.rmtree(venv, ignore_errors=True)
-        python = shutil.which("python3")
-        if python is None:
-            raise RuntimeError("python3 is needed to make Label Studio's virtual environment")
-        log = venv.parent / "install.log"
-        with open(log, "wb") as out:
-            for cmd in (
-                [python, "-m", "venv", str(venv)],
-                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                 "--disable-pip-version-check", f"label-studio=={VERSION}"],
-            ):  # fmt: skip
-                done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
-                if done.returncode != 0:
-                    raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{_tail(log)}")
-        stamp.touch()
-    return exe
+    """The `label-studio` executable of its own venv; builds the venv when missing."""
+    return side_venv.ensure(venv, f"label-studio=={VERSION}", _STAMP, exe="label-studio")
 
 
 def ensure_template_db(venv: Path = VENV) -> Path:
