@@ -144,11 +144,8 @@ def _ready(dashboard: str, token: str) -> bool:
     try:
         _get_json(dashboard + "/api/jobs/", token)
         nodes = _get_json(dashboard + "/api/v0/nodes?detail=false", token)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-    try:
         rows = nodes["data"]["result"]["result"]  # type: ignore[index]
-    except (KeyError, TypeError):
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
         return False
     return any(r.get("is_head_node") and r.get("state") == "ALIVE" for r in rows)
 
